@@ -190,9 +190,8 @@ impl IndexKey {
         let mut out = [0u8; 32];
         // `decode_to_slice` refuses any length but 64 and any non-hex character. The
         // input is not echoed: it may be whatever a client sent.
-        hex::decode_to_slice(s, &mut out).map_err(|_| {
-            Error::invalid_input(BACKEND, "an index key is 64 hex characters")
-        })?;
+        hex::decode_to_slice(s, &mut out)
+            .map_err(|_| Error::invalid_input(BACKEND, "an index key is 64 hex characters"))?;
         Ok(IndexKey(out))
     }
 }
@@ -214,13 +213,21 @@ impl DataKey {
                 ),
             ));
         }
-        Ok(DataKey { id, algorithm, material })
+        Ok(DataKey {
+            id,
+            algorithm,
+            material,
+        })
     }
     /// A new random key.
     pub fn generate(id: impl Into<String>, algorithm: Algorithm) -> Result<Self> {
         let mut material = Zeroizing::new(vec![0u8; algorithm.key_len()]);
         crate::id::random_bytes(&mut material)?;
-        DataKey::new(id, algorithm, SecretBytes::new(std::mem::take(&mut *material)))
+        DataKey::new(
+            id,
+            algorithm,
+            SecretBytes::new(std::mem::take(&mut *material)),
+        )
     }
     /// The key id stored in every envelope it seals.
     pub fn id(&self) -> &str {
@@ -271,7 +278,10 @@ fn validate_key_id(id: &str) -> Result<()> {
 impl Keyring {
     /// A keyring that writes (and reads) with `write`.
     pub fn new(write: DataKey) -> Self {
-        Keyring { write, read: Vec::new() }
+        Keyring {
+            write,
+            read: Vec::new(),
+        }
     }
     /// Adds an older key that is only used to read. Duplicate ids are `ConfigInvalid`.
     pub fn with_read_key(mut self, key: DataKey) -> Result<Self> {
@@ -478,7 +488,11 @@ impl RecordCodec {
         self.seal(ad, &bytes)
     }
     /// Opens and deserializes.
-    pub fn decode<T: DeserializeOwned>(&self, ad: &AssociatedData<'_>, envelope: &[u8]) -> Result<T> {
+    pub fn decode<T: DeserializeOwned>(
+        &self,
+        ad: &AssociatedData<'_>,
+        envelope: &[u8],
+    ) -> Result<T> {
         let bytes = Zeroizing::new(self.open(ad, envelope)?);
         postcard::from_bytes(&bytes).map_err(|e| {
             corrupt(format!(
@@ -493,7 +507,10 @@ impl RecordCodec {
     ///
     /// `domain` must not contain NUL (it is a fixed name chosen by the store).
     pub fn hash(&self, namespace: &Namespace, domain: &str, value: &[u8]) -> IndexKey {
-        debug_assert!(!domain.contains('\0'), "hash domain {domain:?} contains NUL");
+        debug_assert!(
+            !domain.contains('\0'),
+            "hash domain {domain:?} contains NUL"
+        );
         let parts: [&[u8]; 6] = [
             DOMAIN_PREFIX,
             namespace.as_str().as_bytes(),
@@ -583,7 +600,10 @@ fn aead_seal(key: &DataKey, nonce: [u8; NONCE_LEN], aad: &[u8], msg: &[u8]) -> R
 fn aead_open(key: &DataKey, nonce: &[u8], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>> {
     let nonce = aes_gcm::Nonce::<U12>::try_from(nonce)
         .map_err(|_| corrupt("truncated envelope: the nonce is cut short"))?;
-    let payload = Payload { msg: ciphertext, aad };
+    let payload = Payload {
+        msg: ciphertext,
+        aad,
+    };
     let material = key.material.expose();
     let opened = match key.algorithm {
         Algorithm::Aes256Gcm => Aes256Gcm::new_from_slice(material)
@@ -614,4 +634,552 @@ fn bad_key_length(key: &DataKey) -> Error {
             key.algorithm
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn ns(name: &str) -> Namespace {
+        Namespace::new(name).expect("namespace")
+    }
+
+    fn key(id: &str, algorithm: Algorithm, fill: u8) -> DataKey {
+        DataKey::new(
+            id,
+            algorithm,
+            SecretBytes::new(vec![fill; algorithm.key_len()]),
+        )
+        .expect("data key")
+    }
+
+    fn sealing(write: DataKey) -> RecordCodec {
+        RecordCodec::plaintext().with_keyring(Keyring::new(write))
+    }
+
+    fn expect_corrupt(result: Result<Vec<u8>>, needle: &str) -> Error {
+        let err = result.expect_err("should not open");
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+        assert_eq!(err.backend(), "core");
+        assert!(err.message().contains(needle), "{needle:?} not in {err}");
+        err
+    }
+
+    const PAYLOAD: &[u8] = b"the session record";
+
+    #[test]
+    fn plaintext_round_trip() {
+        let n = ns("idp-prod");
+        let ad = AssociatedData {
+            namespace: &n,
+            contract: Contract::Session,
+            key: b"k",
+        };
+        let codec = RecordCodec::plaintext();
+        assert!(!codec.is_encrypting());
+        let env = codec.seal(&ad, PAYLOAD).expect("seal");
+        assert_eq!(env.first(), Some(&1));
+        assert_eq!(env.get(1), Some(&0));
+        assert_eq!(env.get(2..), Some(PAYLOAD));
+        assert_eq!(codec.open(&ad, &env).expect("open"), PAYLOAD);
+        assert_eq!(codec.open(&ad, &[1, 0]).expect("empty body"), b"");
+    }
+
+    fn sealed_round_trip(algorithm: Algorithm, alg_byte: u8) {
+        let n = ns("idp-prod");
+        let ad = AssociatedData {
+            namespace: &n,
+            contract: Contract::Token,
+            key: b"abc",
+        };
+        let codec = sealing(key("key-2024.01", algorithm, 7));
+        assert!(codec.is_encrypting());
+        let env = codec.seal(&ad, PAYLOAD).expect("seal");
+        // 0x01 alg L key-id nonce ciphertext tag
+        assert_eq!(env.get(..3), Some(&[1, alg_byte, 11][..]));
+        assert_eq!(env.get(3..14), Some(&b"key-2024.01"[..]));
+        assert_eq!(env.len(), 3 + 11 + NONCE_LEN + PAYLOAD.len() + TAG_LEN);
+        assert!(
+            !env.windows(PAYLOAD.len()).any(|w| w == PAYLOAD),
+            "plaintext visible"
+        );
+        assert_eq!(codec.open(&ad, &env).expect("open"), PAYLOAD);
+        // A fresh random nonce every time.
+        let again = codec.seal(&ad, PAYLOAD).expect("seal");
+        assert_ne!(env, again);
+        assert_ne!(env.get(14..26), again.get(14..26));
+        assert_eq!(codec.open(&ad, &again).expect("open"), PAYLOAD);
+        // Empty payloads too.
+        let empty = codec.seal(&ad, b"").expect("seal");
+        assert_eq!(codec.open(&ad, &empty).expect("open"), b"");
+    }
+
+    #[test]
+    fn aes256_round_trip() {
+        sealed_round_trip(Algorithm::Aes256Gcm, 1);
+    }
+
+    #[test]
+    fn aes128_round_trip() {
+        sealed_round_trip(Algorithm::Aes128Gcm, 2);
+    }
+
+    #[test]
+    fn rotation_old_write_key_opens_as_read_key() {
+        let n = ns("idp-prod");
+        let ad = AssociatedData {
+            namespace: &n,
+            contract: Contract::Session,
+            key: b"s1",
+        };
+        let old = key("k1", Algorithm::Aes128Gcm, 1);
+        let new = key("k2", Algorithm::Aes256Gcm, 2);
+        let before = sealing(old.clone());
+        let sealed_old = before.seal(&ad, PAYLOAD).expect("seal");
+
+        let after = RecordCodec::plaintext()
+            .with_keyring(Keyring::new(new).with_read_key(old).expect("read key"));
+        assert_eq!(
+            after.open(&ad, &sealed_old).expect("old record opens"),
+            PAYLOAD
+        );
+        // New records are sealed with the new write key, which the old codec cannot open.
+        let sealed_new = after.seal(&ad, PAYLOAD).expect("seal");
+        assert_eq!(sealed_new.get(..5), Some(&[1, 1, 2, b'k', b'2'][..]));
+        assert_eq!(after.open(&ad, &sealed_new).expect("open"), PAYLOAD);
+        expect_corrupt(before.open(&ad, &sealed_new), "unknown key id \"k2\"");
+    }
+
+    #[test]
+    fn moved_records_do_not_open() {
+        let a = ns("idp-a");
+        let b = ns("idp-b");
+        let codec = sealing(key("k1", Algorithm::Aes256Gcm, 3));
+        let ad = AssociatedData {
+            namespace: &a,
+            contract: Contract::Session,
+            key: b"key-1",
+        };
+        let env = codec.seal(&ad, PAYLOAD).expect("seal");
+        let moved = [
+            AssociatedData {
+                namespace: &b,
+                ..ad
+            },
+            AssociatedData {
+                contract: Contract::State,
+                ..ad
+            },
+            AssociatedData {
+                key: b"key-2",
+                ..ad
+            },
+            AssociatedData {
+                key: b"key-1\0",
+                ..ad
+            },
+            AssociatedData { key: b"", ..ad },
+        ];
+        for other in &moved {
+            expect_corrupt(codec.open(other, &env), "authentication failed");
+        }
+        assert_eq!(codec.open(&ad, &env).expect("open"), PAYLOAD);
+    }
+
+    #[test]
+    fn rewritten_header_does_not_open() {
+        // Two keys with the same material and algorithm: only the header's key id differs,
+        // and the header is authenticated.
+        let n = ns("idp");
+        let ad = AssociatedData {
+            namespace: &n,
+            contract: Contract::Key,
+            key: b"set",
+        };
+        let codec = RecordCodec::plaintext().with_keyring(
+            Keyring::new(key("ka", Algorithm::Aes256Gcm, 9))
+                .with_read_key(key("kb", Algorithm::Aes256Gcm, 9))
+                .expect("read key"),
+        );
+        let mut env = codec.seal(&ad, PAYLOAD).expect("seal");
+        assert_eq!(env.get(3..5), Some(&b"ka"[..]));
+        if let Some(b) = env.get_mut(4) {
+            *b = b'b';
+        }
+        expect_corrupt(codec.open(&ad, &env), "authentication failed");
+    }
+
+    #[test]
+    fn wrong_material_under_same_id_does_not_open() {
+        let n = ns("idp");
+        let ad = AssociatedData {
+            namespace: &n,
+            contract: Contract::Token,
+            key: b"t",
+        };
+        let env = sealing(key("k1", Algorithm::Aes256Gcm, 1))
+            .seal(&ad, PAYLOAD)
+            .expect("seal");
+        let other = sealing(key("k1", Algorithm::Aes256Gcm, 2));
+        expect_corrupt(
+            other.open(&ad, &env),
+            "authentication failed with key id \"k1\"",
+        );
+    }
+
+    #[test]
+    fn algorithm_byte_must_match_the_key() {
+        let n = ns("idp");
+        let ad = AssociatedData {
+            namespace: &n,
+            contract: Contract::Token,
+            key: b"t",
+        };
+        let codec = sealing(key("k1", Algorithm::Aes256Gcm, 1));
+        let mut env = codec.seal(&ad, PAYLOAD).expect("seal");
+        if let Some(b) = env.get_mut(1) {
+            *b = 2;
+        }
+        expect_corrupt(
+            codec.open(&ad, &env),
+            "says AES-128-GCM but key id \"k1\" is AES-256-GCM",
+        );
+    }
+
+    #[test]
+    fn plaintext_migration_on_and_off() {
+        let n = ns("idp");
+        let ad = AssociatedData {
+            namespace: &n,
+            contract: Contract::State,
+            key: b"s",
+        };
+        let old = RecordCodec::plaintext().seal(&ad, PAYLOAD).expect("seal");
+        let strict = sealing(key("k1", Algorithm::Aes256Gcm, 1));
+        let err = expect_corrupt(strict.open(&ad, &old), "plaintext record refused");
+        assert!(err.message().contains("accept_plaintext(true)"), "{err}");
+        let migrating = strict.clone().accept_plaintext(true);
+        assert_eq!(migrating.open(&ad, &old).expect("migration"), PAYLOAD);
+        // Writes are still sealed during the migration.
+        let new = migrating.seal(&ad, PAYLOAD).expect("seal");
+        assert_eq!(new.get(1), Some(&1));
+        assert_eq!(strict.open(&ad, &new).expect("open"), PAYLOAD);
+        // Without a keyring, plaintext is always accepted, whatever the flag says.
+        let plain = RecordCodec::plaintext().accept_plaintext(false);
+        assert_eq!(plain.open(&ad, &old).expect("plaintext"), PAYLOAD);
+    }
+
+    #[test]
+    fn sealed_record_without_keyring() {
+        let n = ns("idp");
+        let ad = AssociatedData {
+            namespace: &n,
+            contract: Contract::State,
+            key: b"s",
+        };
+        let env = sealing(key("k1", Algorithm::Aes128Gcm, 1))
+            .seal(&ad, PAYLOAD)
+            .expect("seal");
+        expect_corrupt(
+            RecordCodec::plaintext().open(&ad, &env),
+            "sealed record (AES-128-GCM) but no keyring is configured",
+        );
+    }
+
+    #[test]
+    fn malformed_envelopes_say_what() {
+        let n = ns("idp");
+        let ad = AssociatedData {
+            namespace: &n,
+            contract: Contract::State,
+            key: b"s",
+        };
+        let codec = sealing(key("k1", Algorithm::Aes256Gcm, 1));
+        let env = codec.seal(&ad, PAYLOAD).expect("seal");
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (vec![], "truncated envelope"),
+            (vec![1], "truncated envelope"),
+            (vec![1, 1], "truncated envelope"),
+            (vec![1, 1, 2, b'k'], "truncated envelope"),
+            (vec![2, 0, 1, 2], "unknown envelope format version 2"),
+            (vec![0], "unknown envelope format version 0"),
+            (vec![1, 3, 2, b'k', b'1'], "unknown algorithm 3"),
+            (vec![1, 255], "unknown algorithm 255"),
+            (vec![1, 1, 0], "invalid key id length 0"),
+            (vec![1, 1, 33], "invalid key id length 33"),
+            (vec![1, 1, 2, b'k', b'2', 0, 0], "unknown key id \"k2\""),
+            (vec![1, 1, 2, 0xff, b'"'], "unknown key id \"\u{fffd}\\\"\""),
+            (
+                env.get(..5 + NONCE_LEN - 1).expect("len").to_vec(),
+                "nonce is cut short",
+            ),
+            (
+                env.get(..5 + NONCE_LEN + TAG_LEN - 1)
+                    .expect("len")
+                    .to_vec(),
+                "shorter than",
+            ),
+            (
+                env.get(..env.len() - 1).expect("len").to_vec(),
+                "authentication failed",
+            ),
+        ];
+        for (bytes, needle) in cases {
+            expect_corrupt(codec.open(&ad, &bytes), needle);
+        }
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Rec {
+        subject: String,
+        created_ms: u64,
+        data: Vec<u8>,
+        idle: Option<u32>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Other {
+        // The first byte of an encoded `Rec` is the subject's length (5), not a bool.
+        _flag: bool,
+    }
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let n = ns("idp");
+        let ad = AssociatedData {
+            namespace: &n,
+            contract: Contract::Session,
+            key: b"s",
+        };
+        let rec = Rec {
+            subject: "alice".into(),
+            created_ms: 1_700_000_000_000,
+            data: vec![1, 2, 3],
+            idle: Some(600),
+        };
+        for codec in [
+            RecordCodec::plaintext(),
+            sealing(key("k1", Algorithm::Aes256Gcm, 1)),
+            sealing(key("k1", Algorithm::Aes128Gcm, 1)),
+        ] {
+            let env = codec.encode(&ad, &rec).expect("encode");
+            assert_eq!(codec.decode::<Rec>(&ad, &env).expect("decode"), rec);
+            let err = codec.decode::<Other>(&ad, &env).expect_err("wrong type");
+            assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+            assert!(std::error::Error::source(&err).is_some());
+            let empty = codec.seal(&ad, b"").expect("seal");
+            let err = codec.decode::<Rec>(&ad, &empty).expect_err("empty body");
+            assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+            // Open failures come through decode unchanged.
+            let err = codec.decode::<Rec>(&ad, &[9, 9]).expect_err("bad version");
+            assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+        }
+    }
+
+    #[test]
+    fn hash_is_stable_and_separated() {
+        let a = ns("idp-a");
+        let b = ns("idp-b");
+        let plain = RecordCodec::plaintext();
+        let pepper1 = Pepper::new(SecretBytes::new(vec![1u8; 32])).expect("pepper");
+        let pepper2 = Pepper::new(SecretBytes::new(vec![2u8; 32])).expect("pepper");
+        let peppered = RecordCodec::plaintext().with_pepper(pepper1.clone());
+        let other_pepper = RecordCodec::plaintext().with_pepper(pepper2);
+
+        // Stable, and exactly the documented construction.
+        let mut input = b"authstate/v1\0idp-a\0session.id\0v".to_vec();
+        assert_eq!(
+            plain.hash(&a, "session.id", b"v"),
+            plain.hash(&a, "session.id", b"v")
+        );
+        assert_eq!(
+            plain.hash(&a, "session.id", b"v").as_bytes(),
+            &<[u8; 32]>::from(Sha256::digest(&input))
+        );
+        let mac = <HmacSha256 as KeyInit>::new_from_slice(&[1u8; 32]).expect("hmac");
+        assert_eq!(
+            peppered.hash(&a, "session.id", b"v").as_bytes(),
+            &<[u8; 32]>::from(mac.chain_update(&input).finalize().into_bytes())
+        );
+        input.clear();
+
+        let base = peppered.hash(&a, "session.id", b"v");
+        assert_ne!(base, peppered.hash(&b, "session.id", b"v"), "namespace");
+        assert_ne!(base, peppered.hash(&a, "session.subject", b"v"), "domain");
+        assert_ne!(base, peppered.hash(&a, "session.id", b"w"), "value");
+        assert_ne!(base, other_pepper.hash(&a, "session.id", b"v"), "pepper");
+        assert_ne!(base, plain.hash(&a, "session.id", b"v"), "no pepper");
+        // The separator keeps domain and value apart.
+        assert_ne!(peppered.hash(&a, "ab", b"c"), peppered.hash(&a, "a", b"bc"));
+        // The keyring does not change hashes.
+        let sealed = sealing(key("k1", Algorithm::Aes256Gcm, 1)).with_pepper(pepper1);
+        assert_eq!(base, sealed.hash(&a, "session.id", b"v"));
+    }
+
+    #[test]
+    fn hmac_key_preparation_matches_rfc4231() {
+        fn tag(key: &[u8], data: &[u8]) -> String {
+            let mut mac = Pepper(SecretBytes::new(key.to_vec())).mac();
+            mac.update(data);
+            hex::encode(mac.finalize().into_bytes())
+        }
+        // RFC 4231 test case 1 (short key) and 6 (key longer than the block).
+        assert_eq!(
+            tag(&[0x0b; 20], b"Hi There"),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        assert_eq!(
+            tag(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            ),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        for len in [0, 1, 16, 32, 63, 64, 65, 100, 200] {
+            let key: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let reference = <HmacSha256 as KeyInit>::new_from_slice(&key)
+                .expect("hmac")
+                .chain_update(b"data")
+                .finalize()
+                .into_bytes();
+            assert_eq!(
+                tag(&key, b"data"),
+                hex::encode(reference),
+                "key length {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn index_key_hex() {
+        let k = RecordCodec::plaintext().hash(&ns("idp"), "d", b"v");
+        let hex = k.to_hex();
+        assert_eq!(hex.len(), 64);
+        assert_eq!(IndexKey::from_hex(&hex).expect("parse"), k);
+        assert_eq!(IndexKey::from_hex(&hex.to_uppercase()).expect("parse"), k);
+        assert_eq!(format!("{k:?}"), format!("IndexKey({hex})"));
+        let bad = [
+            String::new(),
+            "ab".into(),
+            hex[..63].to_string(),
+            format!("{hex}0"),
+            "g".repeat(64),
+            "é".repeat(32),
+        ];
+        for s in bad {
+            let err = IndexKey::from_hex(&s).expect_err("bad hex");
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn data_key_validation() {
+        let ok = |id: &str, alg: Algorithm, len: usize| {
+            DataKey::new(id, alg, SecretBytes::new(vec![0u8; len]))
+        };
+        assert!(ok("k", Algorithm::Aes256Gcm, 32).is_ok());
+        assert!(ok("A-z_0.9", Algorithm::Aes128Gcm, 16).is_ok());
+        assert!(ok(&"k".repeat(32), Algorithm::Aes256Gcm, 32).is_ok());
+        let bad = [
+            ("", Algorithm::Aes256Gcm, 32, "1 to 32"),
+            (&*"k".repeat(33), Algorithm::Aes256Gcm, 32, "got 33 bytes"),
+            ("k 1", Algorithm::Aes256Gcm, 32, "\"k 1\" is invalid"),
+            ("k/1", Algorithm::Aes256Gcm, 32, "is invalid"),
+            ("ké", Algorithm::Aes256Gcm, 32, "is invalid"),
+            ("k1", Algorithm::Aes256Gcm, 16, "AES-256-GCM needs 32 bytes"),
+            ("k1", Algorithm::Aes256Gcm, 0, "got 0"),
+            ("k1", Algorithm::Aes128Gcm, 32, "AES-128-GCM needs 16 bytes"),
+        ];
+        for (id, alg, len, needle) in bad {
+            let err = ok(id, alg, len).expect_err("invalid key");
+            assert_eq!(err.kind(), ErrorKind::ConfigInvalid);
+            assert!(err.message().contains(needle), "{needle:?} not in {err}");
+        }
+        let a = DataKey::generate("g", Algorithm::Aes256Gcm).expect("generate");
+        let b = DataKey::generate("g", Algorithm::Aes256Gcm).expect("generate");
+        assert_eq!(a.material.len(), 32);
+        assert_ne!(a.material, b.material);
+        assert_eq!(
+            DataKey::generate("g", Algorithm::Aes128Gcm)
+                .expect("gen")
+                .material
+                .len(),
+            16
+        );
+        assert!(DataKey::generate("", Algorithm::Aes128Gcm).is_err());
+        assert_eq!((a.id(), a.algorithm()), ("g", Algorithm::Aes256Gcm));
+    }
+
+    #[test]
+    fn keyring_refuses_duplicate_ids() {
+        let ring = Keyring::new(key("k1", Algorithm::Aes256Gcm, 1));
+        let err = ring
+            .clone()
+            .with_read_key(key("k1", Algorithm::Aes128Gcm, 2))
+            .expect_err("dup");
+        assert_eq!(err.kind(), ErrorKind::ConfigInvalid);
+        let ring = ring
+            .with_read_key(key("k0", Algorithm::Aes128Gcm, 2))
+            .expect("read key");
+        let err = ring
+            .clone()
+            .with_read_key(key("k0", Algorithm::Aes256Gcm, 3))
+            .expect_err("dup");
+        assert_eq!(err.kind(), ErrorKind::ConfigInvalid);
+        assert!(err.message().contains("\"k0\""), "{err}");
+        assert_eq!(ring.write_key().id(), "k1");
+        assert_eq!(ring.read_keys().len(), 1);
+    }
+
+    #[test]
+    fn pepper_length() {
+        let err = Pepper::new(SecretBytes::new(vec![1u8; 15])).expect_err("short");
+        assert_eq!(err.kind(), ErrorKind::ConfigInvalid);
+        assert!(err.message().contains("at least 16 bytes"), "{err}");
+        assert!(Pepper::new(SecretBytes::new(vec![1u8; 16])).is_ok());
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let material = b"KEYMATERIAL-KEYMATERIAL-KEYMAT32".to_vec();
+        let pepper = b"PEPPERPEPPERPEPPER".to_vec();
+        let dk = DataKey::new(
+            "k1",
+            Algorithm::Aes256Gcm,
+            SecretBytes::new(material.clone()),
+        )
+        .expect("key");
+        let codec = RecordCodec::plaintext()
+            .with_keyring(
+                Keyring::new(dk.clone())
+                    .with_read_key(key("k0", Algorithm::Aes128Gcm, 0xab))
+                    .expect("read key"),
+            )
+            .with_pepper(Pepper::new(SecretBytes::new(pepper.clone())).expect("pepper"));
+        let shown = [
+            format!("{dk:?}"),
+            format!("{codec:?}"),
+            format!("{codec:#?}"),
+        ];
+        for s in &shown {
+            assert!(s.contains("k1") && s.contains("redacted"), "{s}");
+            for secret in [&material[..], &pepper[..], &[0xab; 16][..]] {
+                assert!(!s.contains(&*String::from_utf8_lossy(secret)), "{s}");
+                assert!(!s.contains(&hex::encode(secret)), "{s}");
+                assert!(
+                    !s.contains(
+                        &format!("{:?}", &secret[..4])
+                            .trim_end_matches(']')
+                            .to_string()
+                    ),
+                    "{s}"
+                );
+            }
+            assert!(
+                !s.contains("KEYMAT") && !s.contains("PEPPER") && !s.contains("171"),
+                "{s}"
+            );
+        }
+    }
 }

@@ -100,7 +100,10 @@ enum Guard {
     External,
     Native(NativeServer),
     #[cfg(feature = "containers")]
-    Container(crate::containers::ContainerGuard),
+    Container(
+        #[expect(dead_code, reason = "held only so that its Drop removes the container")]
+        crate::containers::ContainerGuard,
+    ),
 }
 
 impl TestServer {

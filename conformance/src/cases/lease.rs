@@ -1,0 +1,15 @@
+//! The `lease` cases.
+
+#[allow(unused_imports)]
+use crate::{CaseResult, Ctx, fail};
+
+/// This group's case list: the one place a case is named.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __authstate_cases_lease {
+    ($($mode:tt)*) => {
+        $crate::__emit! { [$($mode)*] lease:
+        }
+    };
+}
+crate::__authstate_cases_lease!(list);
