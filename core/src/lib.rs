@@ -28,6 +28,7 @@ pub mod id;
 pub mod limits;
 pub mod namespace;
 pub mod secret;
+pub mod sweeper;
 pub mod time;
 
 pub use capabilities::Capabilities;
