@@ -20,10 +20,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::contract::Contract;
 use crate::contracts::{Purge, PurgeCriterion, PurgePolicy, PurgeReport, Stores, SweepLease};
@@ -217,9 +218,15 @@ impl Sweeper {
             Ok(run) if run.swept => {
                 let total = run.total();
                 self.counters.runs.fetch_add(1, Ordering::Relaxed);
-                self.counters.examined.fetch_add(total.examined, Ordering::Relaxed);
-                self.counters.deleted.fetch_add(total.deleted, Ordering::Relaxed);
-                self.counters.batches.fetch_add(u64::from(total.batches), Ordering::Relaxed);
+                self.counters
+                    .examined
+                    .fetch_add(total.examined, Ordering::Relaxed);
+                self.counters
+                    .deleted
+                    .fetch_add(total.deleted, Ordering::Relaxed);
+                self.counters
+                    .batches
+                    .fetch_add(u64::from(total.batches), Ordering::Relaxed);
                 tracing::debug!(
                     deleted = total.deleted,
                     examined = total.examined,
