@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// Bounds checked before any backend is asked. Exceeding one is
+/// Bounds checked before any backend is asked, on reads as on writes. Exceeding one is
 /// [`crate::ErrorKind::InvalidInput`] with a message naming the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

@@ -40,10 +40,11 @@ pub use token::{NewToken, TokenRecord, TokenStore};
 /// Which records a purge removes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PurgeCriterion {
-    /// Records whose expiry lies at least the policy's offset in the past.
+    /// Records whose expiry lies at least the policy's offset in the past. For sessions
+    /// that is the effective expiry: the idle timeout counts.
     #[default]
     Expiry,
-    /// As `Expiry`, and also sessions whose last activity lies more than `max_idle` plus
+    /// As `Expiry`, and also sessions whose last activity lies at least `max_idle` plus
     /// the offset in the past (PingFederate's `last_activity_time` cleanup: an operator's
     /// cap on idleness for sessions created without an idle timeout). Contracts without a
     /// last activity treat it as `Expiry`.
@@ -79,7 +80,8 @@ impl Default for PurgePolicy {
     }
 }
 
-/// What a purge did.
+/// What a purge did. Counts are of records as the contract sees them (a session, an
+/// artifact, a revocation), not of the index entries a backend keeps beside them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PurgeReport {
     /// Records looked at.
@@ -103,7 +105,9 @@ impl PurgeReport {
 /// records has it; the sweeper calls it.
 #[async_trait]
 pub trait Purge: Send + Sync {
-    /// Deletes records that are dead under `policy`.
+    /// Deletes records that are dead under `policy`, as decided by the store's clock
+    /// (a backend whose server also expires records still finds, deletes and counts
+    /// the ones the store's clock says are dead).
     ///
     /// # Behavior
     /// - `purge_removes_expired_records`: a record whose expiry is at least `offset` in

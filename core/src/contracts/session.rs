@@ -156,7 +156,8 @@ pub trait SessionStore: Purge {
     /// # Behavior
     /// - `delete_removes_session`: returns `true`, and the session is gone for every
     ///   reader at once.
-    /// - `delete_unknown_is_false`: an unknown or already deleted id returns `false`.
+    /// - `delete_unknown_is_false`: an unknown, expired or already deleted id returns
+    ///   `false`.
     /// - `delete_removes_from_subject_index`: the session no longer appears in
     ///   `list_by_subject`.
     async fn delete(&self, id: &SessionId) -> Result<bool>;
