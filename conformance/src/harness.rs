@@ -16,9 +16,11 @@ pub struct RawEntry {
 /// How the suite reaches a backend.
 ///
 /// The suite calls [`Harness::open`] with a fresh [`Namespace`] for every case, with its
-/// own manual clock and codec in the [`StoreConfig`]. The optional methods unlock the
-/// at-rest and durability cases; a harness that leaves them at their defaults gets
-/// those cases checked against its [`authstate_core::Capabilities`] instead.
+/// own manual clock and codec in the [`StoreConfig`]. The optional methods serve the
+/// at-rest and durability cases: the at-rest cases fail without [`Harness::dump`] and
+/// [`Harness::tamper`] (secrecy at rest is promised by every backend), while the
+/// durability cases check a harness without [`Harness::reopen`] against
+/// [`authstate_core::Capabilities::durable`] instead.
 ///
 /// The harness is created inside each test's Tokio runtime, so it may hold connections;
 /// a server process shared by many tests should live in a `static` of the test binary.

@@ -73,7 +73,8 @@ pub trait RevocationStore: Purge {
     async fn is_revoked(&self, sri: &str, subject: &str, issued_at: Timestamp) -> Result<bool>;
 
     /// Revokes every session of `subject` issued strictly before `before`, until
-    /// `until`, in O(1): one record, however many sessions the subject has.
+    /// `until`, in O(1): one record, however many sessions the subject has. An `until`
+    /// at or before now is `InvalidInput`.
     ///
     /// # Behavior
     /// - `revoke_subject_revokes_earlier_sessions`: a session of the subject issued
@@ -86,7 +87,9 @@ pub trait RevocationStore: Purge {
     async fn revoke_subject(&self, subject: &str, before: Timestamp, until: Timestamp)
     -> Result<()>;
 
-    /// The revocations recorded after `cursor` (0 for the start), at most `limit`.
+    /// The revocations recorded after `cursor` (0 for the start), at most `limit`
+    /// (a `limit` of 0 returns an empty page and the same cursor). A change stays in the
+    /// feed at least until its `until`; purge may drop it after that.
     ///
     /// # Behavior
     /// - `changes_since_lists_in_order`: every revoke and revoke_subject appears once, in

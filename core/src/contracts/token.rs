@@ -63,7 +63,9 @@ pub trait TokenStore: Purge {
     /// - `get_revoked_is_none`: a revoked token is inactive at once.
     async fn get(&self, token: &str) -> Result<Option<TokenRecord>>;
 
-    /// Revokes one token; returns whether an active one was there.
+    /// Revokes one token; returns whether an active one was there. The record is
+    /// removed, so token values must be fresh random values (see
+    /// [`crate::id::random_token`]): a value is never handed out twice.
     ///
     /// # Behavior
     /// - `revoke_deactivates_token`: returns `true`; `get` returns `None` afterwards.
