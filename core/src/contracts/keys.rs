@@ -51,6 +51,8 @@ pub trait KeyStore: Send + Sync {
     /// # Behavior
     /// - `load_unknown_is_none`: a name never inserted returns `None`.
     /// - `load_never_expires`: a key set is returned however much time passes.
+    /// - `load_refuses_plaintext_keys`: without a keyring (and without
+    ///   `allow_plaintext_keys`) it is `ConfigInvalid`, even for an unknown name.
     async fn load(&self, name: &str) -> Result<Option<VersionedKeySet>>;
 
     /// Stores the first key set under `name`: the first node to start wins.

@@ -82,6 +82,7 @@ pub trait LockoutStore: Purge {
     ///   (and with no lock left) the count starts again from 1.
     /// - `record_failure_refuses_bad_policy`: a zero threshold, window or duration is
     ///   `InvalidInput`.
+    /// - `record_failure_refuses_bad_key`: an empty or oversized key is `InvalidInput`.
     async fn record_failure(&self, key: &str, policy: &LockoutPolicy) -> Result<LockoutStatus>;
 
     /// Reads a counter.

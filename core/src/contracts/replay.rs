@@ -27,7 +27,8 @@ pub trait ReplayCache: Purge {
     /// - `check_and_record_again_is_replayed`: every later call before `not_after`
     ///   returns `Replayed`.
     /// - `check_and_record_kept_until_not_after`: the entry lives until `not_after`
-    ///   (1 ms before it, still `Replayed`).
+    ///   (1 ms before it, still `Replayed`), and no longer: the assertion itself is
+    ///   expired from then on.
     /// - `check_and_record_replay_keeps_entry`: a `Replayed` answer never changes the
     ///   stored entry.
     /// - `check_and_record_concurrent_has_one_fresh`: of any number of concurrent calls
@@ -37,5 +38,6 @@ pub trait ReplayCache: Purge {
     /// - `check_and_record_refuses_beyond_max_retention`: a `not_after` further than the
     ///   maximum retention from now is `InvalidInput`.
     /// - `check_and_record_never_evicts`: recording many ids never drops an earlier live one.
+    /// - `check_and_record_refuses_bad_id`: an empty or oversized id is `InvalidInput`.
     async fn check_and_record(&self, id: &str, not_after: Timestamp) -> Result<Replay>;
 }
