@@ -27,7 +27,9 @@ pub struct Ctx {
 
 impl std::fmt::Debug for Ctx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ctx").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Ctx")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -83,7 +85,10 @@ impl Ctx {
 
     /// Flips a byte in every sealed record of `contract`; `None` if unsupported.
     pub async fn tamper(&self, contract: Contract) -> Result<Option<usize>, crate::CaseError> {
-        Ok(self.harness.tamper(&self.config.namespace, contract).await?)
+        Ok(self
+            .harness
+            .tamper(&self.config.namespace, contract)
+            .await?)
     }
 
     /// The current time of the case's clock.

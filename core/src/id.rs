@@ -17,9 +17,8 @@ pub const ID_LEN: usize = 43;
 /// it never falls back to a weaker source.
 pub fn random_token() -> Result<SecretString> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        Error::unavailable("core", format!("the OS random source failed: {e}"))
-    })?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::unavailable("core", format!("the OS random source failed: {e}")))?;
     let s = URL_SAFE_NO_PAD.encode(bytes);
     zeroize::Zeroize::zeroize(&mut bytes);
     Ok(SecretString::new(s))
@@ -47,7 +46,8 @@ impl SessionId {
     /// 43 base64url characters is [`crate::ErrorKind::InvalidInput`].
     pub fn parse(s: &str) -> Result<Self> {
         let ok = s.len() == ID_LEN
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !ok {
             return Err(Error::invalid_input(
                 "core",

@@ -89,7 +89,9 @@ mod tests {
     #[test]
     fn limits_name_what_is_wrong() {
         let l = Limits::default();
-        let e = l.check_payload("session data", 70_000).expect_err("too big");
+        let e = l
+            .check_payload("session data", 70_000)
+            .expect_err("too big");
         assert!(e.to_string().contains("session data is 70000 bytes"));
         assert!(l.check_key("artifact handle", "").is_err());
         assert!(l.check_ttl("lifetime", Duration::ZERO).is_err());

@@ -73,6 +73,9 @@ mod tests {
         for bad in ["", "1abc", "Idp", "idp prod", "idp:prod", &"a".repeat(33)] {
             assert!(Namespace::new(bad).is_err(), "{bad:?} accepted");
         }
-        assert_ne!(Namespace::random().expect("ns"), Namespace::random().expect("ns"));
+        assert_ne!(
+            Namespace::random().expect("ns"),
+            Namespace::random().expect("ns")
+        );
     }
 }

@@ -140,7 +140,10 @@ mod tests {
 
     #[test]
     fn arithmetic_saturates() {
-        assert_eq!(Timestamp::MAX.saturating_add(Duration::from_secs(1)), Timestamp::MAX);
+        assert_eq!(
+            Timestamp::MAX.saturating_add(Duration::from_secs(1)),
+            Timestamp::MAX
+        );
         assert_eq!(
             Timestamp::from_millis(5).duration_since(Timestamp::from_millis(9)),
             Duration::ZERO

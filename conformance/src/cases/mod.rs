@@ -34,20 +34,68 @@ pub struct Group {
 
 /// Every group, in the order the suite runs them.
 pub const GROUPS: &[Group] = &[
-    Group { name: "session", cases: session::cases },
-    Group { name: "artifact", cases: artifact::cases },
-    Group { name: "state", cases: state::cases },
-    Group { name: "replay", cases: replay::cases },
-    Group { name: "lockout", cases: lockout::cases },
-    Group { name: "keys", cases: keys::cases },
-    Group { name: "revocation", cases: revocation::cases },
-    Group { name: "token", cases: token::cases },
-    Group { name: "registry", cases: registry::cases },
-    Group { name: "purge", cases: purge::cases },
-    Group { name: "lease", cases: lease::cases },
-    Group { name: "expiry", cases: expiry::cases },
-    Group { name: "model", cases: model::cases },
-    Group { name: "concurrency", cases: concurrency::cases },
-    Group { name: "at_rest", cases: at_rest::cases },
-    Group { name: "durability", cases: durability::cases },
+    Group {
+        name: "session",
+        cases: session::cases,
+    },
+    Group {
+        name: "artifact",
+        cases: artifact::cases,
+    },
+    Group {
+        name: "state",
+        cases: state::cases,
+    },
+    Group {
+        name: "replay",
+        cases: replay::cases,
+    },
+    Group {
+        name: "lockout",
+        cases: lockout::cases,
+    },
+    Group {
+        name: "keys",
+        cases: keys::cases,
+    },
+    Group {
+        name: "revocation",
+        cases: revocation::cases,
+    },
+    Group {
+        name: "token",
+        cases: token::cases,
+    },
+    Group {
+        name: "registry",
+        cases: registry::cases,
+    },
+    Group {
+        name: "purge",
+        cases: purge::cases,
+    },
+    Group {
+        name: "lease",
+        cases: lease::cases,
+    },
+    Group {
+        name: "expiry",
+        cases: expiry::cases,
+    },
+    Group {
+        name: "model",
+        cases: model::cases,
+    },
+    Group {
+        name: "concurrency",
+        cases: concurrency::cases,
+    },
+    Group {
+        name: "at_rest",
+        cases: at_rest::cases,
+    },
+    Group {
+        name: "durability",
+        cases: durability::cases,
+    },
 ];

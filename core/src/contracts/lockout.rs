@@ -35,10 +35,16 @@ impl LockoutPolicy {
             return Err(Error::invalid_input("core", "lockout max_failures is zero"));
         }
         if self.failure_window.is_zero() {
-            return Err(Error::invalid_input("core", "lockout failure_window is zero"));
+            return Err(Error::invalid_input(
+                "core",
+                "lockout failure_window is zero",
+            ));
         }
         if self.lockout_duration.is_zero() {
-            return Err(Error::invalid_input("core", "lockout lockout_duration is zero"));
+            return Err(Error::invalid_input(
+                "core",
+                "lockout lockout_duration is zero",
+            ));
         }
         Ok(())
     }

@@ -183,7 +183,10 @@ impl Stores {
             (Contract::State, self.state.clone() as Arc<dyn Purge>),
             (Contract::Replay, self.replay.clone() as Arc<dyn Purge>),
             (Contract::Lockout, self.lockout.clone() as Arc<dyn Purge>),
-            (Contract::Revocation, self.revocations.clone() as Arc<dyn Purge>),
+            (
+                Contract::Revocation,
+                self.revocations.clone() as Arc<dyn Purge>,
+            ),
             (Contract::Token, self.tokens.clone() as Arc<dyn Purge>),
             (Contract::Registry, self.registry.clone() as Arc<dyn Purge>),
         ]

@@ -84,8 +84,12 @@ pub trait RevocationStore: Purge {
     /// - `revoke_subject_keeps_latest_cutoff`: revoking again keeps the later `before`
     ///   and the later `until`.
     /// - `revoke_subject_kept_until_until`: the subject revocation ends at `until`.
-    async fn revoke_subject(&self, subject: &str, before: Timestamp, until: Timestamp)
-    -> Result<()>;
+    async fn revoke_subject(
+        &self,
+        subject: &str,
+        before: Timestamp,
+        until: Timestamp,
+    ) -> Result<()>;
 
     /// The revocations recorded after `cursor` (0 for the start), at most `limit`
     /// (a `limit` of 0 returns an empty page and the same cursor). A change stays in the
