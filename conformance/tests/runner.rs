@@ -66,10 +66,10 @@ impl authstate_core::ArtifactStore for DoubleTake {
     async fn take(&self, handle: &str) -> Result<authstate_core::Take> {
         let stores = self.backend.open(self.config.clone())?;
         let outcome = stores.artifacts.take(handle).await?;
-        if let authstate_core::Take::Replayed { .. } = outcome {
-            if let Some(payload) = stores.state.get(&format!("shadow:{handle}")).await? {
-                return Ok(authstate_core::Take::Fresh(payload));
-            }
+        if let authstate_core::Take::Replayed { .. } = outcome
+            && let Some(payload) = stores.state.get(&format!("shadow:{handle}")).await?
+        {
+            return Ok(authstate_core::Take::Fresh(payload));
         }
         Ok(outcome)
     }
