@@ -77,6 +77,14 @@ impl StoreConfig {
         self.codec.hash(&self.namespace, domain, value)
     }
 
+    /// Checks `value` against the key limits (naming it `what` in the error) and returns
+    /// its keyed hash in `domain` (one of [`crate::domains`]): what every store does
+    /// with a handle, id, token or subject before it touches storage.
+    pub fn index_key(&self, what: &str, domain: &str, value: &str) -> Result<IndexKey> {
+        self.limits.check_key(what, value)?;
+        Ok(self.hash(domain, value.as_bytes()))
+    }
+
     /// The associated data that binds a record of `contract` stored under `key`.
     pub fn ad<'a>(&'a self, contract: Contract, key: &'a [u8]) -> AssociatedData<'a> {
         AssociatedData {

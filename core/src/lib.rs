@@ -23,6 +23,7 @@ pub mod codec;
 pub mod config;
 pub mod contract;
 pub mod contracts;
+pub mod domains;
 pub mod error;
 pub mod id;
 pub mod limits;

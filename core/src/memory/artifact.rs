@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::time::Timestamp;
 
 /// The hashing domain of artifact handles.
-const HANDLE_DOMAIN: &str = "artifact.handle";
+const HANDLE_DOMAIN: &str = crate::domains::ARTIFACT_HANDLE;
 
 /// Artifact rows. The row's expiry is the artifact's original expiry, whether it has
 /// been taken or not: a tombstone lives exactly as long as the artifact would have.
@@ -44,8 +44,9 @@ pub(super) struct MemoryArtifactStore(pub(super) Node);
 
 impl MemoryArtifactStore {
     fn key(&self, handle: &str) -> Result<IndexKey> {
-        self.0.config.limits.check_key("artifact handle", handle)?;
-        Ok(self.0.config.hash(HANDLE_DOMAIN, handle.as_bytes()))
+        self.0
+            .config
+            .index_key("artifact handle", HANDLE_DOMAIN, handle)
     }
 }
 

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::time::Timestamp;
 
 /// The hashing domain of key set names.
-const NAME_DOMAIN: &str = "key.name";
+const NAME_DOMAIN: &str = crate::domains::KEY_SET_NAME;
 
 /// Key set rows. They never expire and are never purged.
 #[derive(Debug)]
@@ -41,8 +41,7 @@ impl MemoryKeyStore {
     /// Checks that key material will be protected and hashes the name.
     fn key(&self, name: &str) -> Result<IndexKey> {
         self.0.config.check_key_material_protected()?;
-        self.0.config.limits.check_key("key set name", name)?;
-        Ok(self.0.config.hash(NAME_DOMAIN, name.as_bytes()))
+        self.0.config.index_key("key set name", NAME_DOMAIN, name)
     }
 
     fn seal(&self, key: &IndexKey, version: u64, keys: KeySet) -> Result<(Row<()>, KeySet)> {

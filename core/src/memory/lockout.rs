@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::time::Timestamp;
 
 /// The hashing domain of lockout keys.
-const KEY_DOMAIN: &str = "lockout.key";
+const KEY_DOMAIN: &str = crate::domains::LOCKOUT_KEY;
 
 /// Counter rows, expiring at the later of the window's end and the lock's end.
 #[derive(Debug)]
@@ -32,8 +32,7 @@ pub(super) struct MemoryLockoutStore(pub(super) Node);
 
 impl MemoryLockoutStore {
     fn key(&self, key: &str) -> Result<IndexKey> {
-        self.0.config.limits.check_key("lockout key", key)?;
-        Ok(self.0.config.hash(KEY_DOMAIN, key.as_bytes()))
+        self.0.config.index_key("lockout key", KEY_DOMAIN, key)
     }
 }
 

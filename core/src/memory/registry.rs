@@ -11,9 +11,9 @@ use crate::contracts::{Participant, Purge, PurgePolicy, PurgeReport, SessionRegi
 use crate::error::{Error, Result};
 
 /// The hashing domain of subjects in the registry.
-const SUBJECT_DOMAIN: &str = "registry.subject";
+const SUBJECT_DOMAIN: &str = crate::domains::REGISTRY_SUBJECT;
 /// The hashing domain of (session reference, partner id) pairs.
-const PARTICIPANT_DOMAIN: &str = "registry.participant";
+const PARTICIPANT_DOMAIN: &str = crate::domains::REGISTRY_PARTICIPANT;
 
 /// Subject hash ‖ participant hash.
 type RegistryKey = [u8; 64];

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::time::Timestamp;
 
 /// The hashing domain of replay ids.
-const ID_DOMAIN: &str = "replay.id";
+const ID_DOMAIN: &str = crate::domains::REPLAY_ID;
 
 /// Replay rows, expiring at their `not_after`.
 #[derive(Debug)]

@@ -15,9 +15,9 @@ use crate::error::{Error, Result};
 use crate::id::SessionId;
 
 /// The hashing domain of session ids.
-const ID_DOMAIN: &str = "session.id";
+const ID_DOMAIN: &str = crate::domains::SESSION_ID;
 /// The hashing domain of subjects in the session index.
-const SUBJECT_DOMAIN: &str = "session.subject";
+const SUBJECT_DOMAIN: &str = crate::domains::SESSION_SUBJECT;
 
 /// How many fresh ids `create` and `rotate_id` try before giving up. With 256 random
 /// bits a single collision already means a broken random source.

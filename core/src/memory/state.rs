@@ -12,7 +12,7 @@ use crate::contracts::{Purge, PurgePolicy, PurgeReport, StateStore};
 use crate::error::Result;
 
 /// The hashing domain of state keys.
-const KEY_DOMAIN: &str = "state.key";
+const KEY_DOMAIN: &str = crate::domains::STATE_KEY;
 
 /// State rows: the sealed value, with its expiry.
 #[derive(Debug)]
@@ -30,8 +30,7 @@ pub(super) struct MemoryStateStore(pub(super) Node);
 
 impl MemoryStateStore {
     fn key(&self, key: &str) -> Result<IndexKey> {
-        self.0.config.limits.check_key("state key", key)?;
-        Ok(self.0.config.hash(KEY_DOMAIN, key.as_bytes()))
+        self.0.config.index_key("state key", KEY_DOMAIN, key)
     }
 
     /// Checks the value and TTL and seals the row to store, before any lock is taken.

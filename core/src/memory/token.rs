@@ -12,13 +12,13 @@ use crate::error::{Error, Result};
 use crate::time::Timestamp;
 
 /// The hashing domain of token values.
-const VALUE_DOMAIN: &str = "token.value";
+const VALUE_DOMAIN: &str = crate::domains::TOKEN_VALUE;
 /// The hashing domain of subjects in the token indexes.
-const SUBJECT_DOMAIN: &str = "token.subject";
+const SUBJECT_DOMAIN: &str = crate::domains::TOKEN_SUBJECT;
 /// The hashing domain of grant ids.
-const GRANT_DOMAIN: &str = "token.grant";
+const GRANT_DOMAIN: &str = crate::domains::TOKEN_GRANT;
 /// The hashing domain of (subject, client id) pairs.
-const CLIENT_DOMAIN: &str = "token.client";
+const CLIENT_DOMAIN: &str = crate::domains::TOKEN_CLIENT;
 
 /// The index entries a token is listed under, kept beside the row (as a server keeps
 /// them as columns) so they can be pruned without opening the record.
@@ -89,13 +89,13 @@ pub(super) struct MemoryTokenStore(pub(super) Node);
 
 impl MemoryTokenStore {
     fn value_key(&self, token: &str) -> Result<IndexKey> {
-        self.0.config.limits.check_key("token", token)?;
-        Ok(self.0.config.hash(VALUE_DOMAIN, token.as_bytes()))
+        self.0.config.index_key("token", VALUE_DOMAIN, token)
     }
 
     fn subject_key(&self, subject: &str) -> Result<IndexKey> {
-        self.0.config.limits.check_key("token subject", subject)?;
-        Ok(self.0.config.hash(SUBJECT_DOMAIN, subject.as_bytes()))
+        self.0
+            .config
+            .index_key("token subject", SUBJECT_DOMAIN, subject)
     }
 
     fn client_key(&self, subject: &str, client_id: &str) -> Result<IndexKey> {
@@ -111,8 +111,9 @@ impl MemoryTokenStore {
     }
 
     fn grant_key(&self, grant_id: &str) -> Result<IndexKey> {
-        self.0.config.limits.check_key("token grant id", grant_id)?;
-        Ok(self.0.config.hash(GRANT_DOMAIN, grant_id.as_bytes()))
+        self.0
+            .config
+            .index_key("token grant id", GRANT_DOMAIN, grant_id)
     }
 }
 
