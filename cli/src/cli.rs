@@ -1,7 +1,9 @@
 //! The command line: global options and subcommands.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use clap::builder::NonEmptyStringValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::backend::DEFAULT_BACKEND;
@@ -15,9 +17,10 @@ const GLOBAL: &str = "Global options";
 #[derive(Debug, Parser)]
 #[command(name = "authstate", version)]
 pub struct Cli {
-    /// The backend, as a URL. Supported in this release: `memory:`. Without --backend
-    /// and --config the embedded default is used: `memory:` for now, a SQLite file once
-    /// the SQL backend ships.
+    /// The backend for every service, as a URL (`memory:`, `sqlite://PATH`,
+    /// `postgres://…`, `mysql://…`, `redis://…`, `rediss://…`, `redis+sentinel://…`,
+    /// `ldap://…`, `ldaps://…`); replaces the config file's backends. Built into this
+    /// release: `memory:`.
     #[arg(
         long,
         global = true,
@@ -29,8 +32,9 @@ pub struct Cli {
     )]
     pub backend: Option<String>,
 
-    /// A configuration file (TOML) naming the backends. Config files arrive with a later
-    /// release.
+    /// The configuration file (TOML): backends, which service uses which, encryption
+    /// keys, sweeper settings. Without it and without --backend, the embedded default is
+    /// used.
     #[arg(
         long,
         global = true,
@@ -55,9 +59,104 @@ pub struct Cli {
 pub enum Command {
     /// Measure latency and throughput of a backend under a realistic workload.
     Bench(BenchArgs),
+    /// Check every configured service: reachability, latency, and what the backend
+    /// reports (server, authentication, schema, TLS). Exit status 1 if any fails.
+    Check,
+    /// Create or upgrade each backend's schema (SQL tables, LDAP subtrees) and say what
+    /// was done.
+    Migrate,
+    /// Purge what is past its time: once, or on an interval until Ctrl-C.
+    Sweep(SweepArgs),
+    /// List or revoke a user's sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
     /// Keys for encrypting records at rest.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Run the conformance suite against the configured live backend.
+    Conformance(ConformanceArgs),
+    /// The configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `authstate config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print the effective configuration, every default
+    /// filled in and every secret redacted. Exit status 2 if it is invalid.
+    Check,
+}
+
+/// `authstate sweep`
+#[derive(Debug, Clone, Copy, Args)]
+#[command(after_help = "Settings not given here come from the config's [sweeper] table.")]
+pub struct SweepArgs {
+    /// Run once, print what was purged per contract, and exit.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Time between the starts of two runs, such as `30s` or `5m`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub interval: Option<Duration>,
+
+    /// Records deleted per batch.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
+
+    /// The most records deleted per second across all stores.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_deletes_per_second: Option<u32>,
+}
+
+fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(s)
+}
+
+/// `authstate sessions …`
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List a user's live sessions: id hashes, created, last activity, expiry, version.
+    List(SessionsListArgs),
+    /// End all of a user's sessions at once and print how many there were.
+    Revoke(SubjectArgs),
+}
+
+/// Whose sessions.
+#[derive(Debug, Args)]
+pub struct SubjectArgs {
+    /// The subject (user) whose sessions these are.
+    #[arg(long, value_name = "S", value_parser = NonEmptyStringValueParser::new())]
+    pub subject: String,
+}
+
+/// `authstate sessions list`
+#[derive(Debug, Args)]
+pub struct SessionsListArgs {
+    #[command(flatten)]
+    pub subject: SubjectArgs,
+
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `authstate conformance`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Each case runs in a fresh random namespace with its own clock and \
+    codec. The at_rest and durability groups need raw storage access (dump, tamper, \
+    restart), which a live backend does not give: they are skipped unless --all is given. \
+    Exit status 1 if any case failed."
+)]
+pub struct ConformanceArgs {
+    /// Only the cases whose `group::name` contains this.
+    #[arg(long, value_name = "F")]
+    pub filter: Option<String>,
+
+    /// Also run the at_rest and durability cases (they fail against a live backend).
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `authstate keys …`
@@ -83,8 +182,9 @@ pub struct GenerateArgs {
 /// `authstate bench`
 #[derive(Debug, Args)]
 #[command(after_help = format!(
-    "The backend is --backend (default {DEFAULT_BACKEND}); the bench writes in the namespace \
-     `bench`. Exit status 1 if any operation failed."
+    "The services are those of --config or --backend (default {DEFAULT_BACKEND}); the bench \
+     writes in the namespace `bench`, with the configured encryption. Exit status 1 if any \
+     operation failed."
 ))]
 pub struct BenchArgs {
     /// What to run.

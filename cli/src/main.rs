@@ -1,20 +1,27 @@
-//! The `authstate` command. This file parses the arguments and hands over to the
-//! modules; the work is done by the library.
+//! The `authstate` command. This file parses the arguments, loads the configuration and
+//! hands over to the modules; the work is done by the library.
 
 mod backend;
 mod bench;
+mod check;
 mod cli;
+mod config;
+mod conformance;
 mod error;
 mod keys;
-
-use std::process::ExitCode;
+mod migrate;
+mod services;
+mod sessions;
+mod sweep;
 
 use std::io::IsTerminal as _;
+use std::io::Write as _;
+use std::process::ExitCode;
 
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command, KeysCommand};
+use crate::cli::{Cli, Command, ConfigCommand, KeysCommand, SessionsCommand};
 use crate::error::CliError;
 
 fn main() -> ExitCode {
@@ -31,17 +38,39 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
-    if cli.config.is_some() {
-        return Err(CliError::Usage(
-            "--config: config files arrive with a later release; for now choose the backend \
-             with --backend (or AUTHSTATE_BACKEND)"
-                .into(),
-        ));
+    // `keys generate` needs no backend, so a broken config does not stop it.
+    if let Command::Keys(KeysCommand::Generate(args)) = &cli.command {
+        return keys::generate(args);
+    }
+    let config = config::load(cli.config.as_deref(), cli.backend.as_deref())?;
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
     }
     match cli.command {
-        Command::Bench(args) => bench::run(cli.backend.as_deref(), &args),
+        Command::Bench(args) => bench::run(&config, &args),
+        Command::Check => check::run(&config),
+        Command::Migrate => migrate::run(&config),
+        Command::Sweep(args) => sweep::run(&config, &args),
+        Command::Sessions(SessionsCommand::List(args)) => sessions::run_list(&config, &args),
+        Command::Sessions(SessionsCommand::Revoke(args)) => sessions::run_revoke(&config, &args),
+        Command::Conformance(args) => conformance::run(config, &args),
+        Command::Config(ConfigCommand::Check) => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(config::render(&config).as_bytes())?;
+            out.flush()?;
+            eprintln!("{}: the configuration is valid", config.source);
+            Ok(())
+        }
         Command::Keys(KeysCommand::Generate(args)) => keys::generate(&args),
     }
+}
+
+/// The async runtime every command that talks to a backend runs on.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))
 }
 
 /// Diagnostics go to stderr so stdout stays the command's output. `-v` wins over

@@ -118,26 +118,17 @@ fn unknown_backend_scheme_exits_2_and_names_it() {
 }
 
 #[test]
-fn later_backend_exits_2_without_echoing_the_password() {
+fn a_backend_not_built_in_is_a_runtime_failure_without_echoing_the_password() {
     authstate()
         .args(["bench", "--ops", "1"])
         .env("AUTHSTATE_BACKEND", "redis://:hunter2@cache:6379")
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains("Redis"))
-        .stderr(predicate::str::contains("later releases"))
-        .stderr(predicate::str::contains("hunter2").not());
-}
-
-#[test]
-fn config_file_is_refused_for_now() {
-    authstate()
-        .args(["--config", "authstate.toml", "bench", "--ops", "1"])
-        .assert()
-        .code(2)
+        .code(1)
         .stderr(predicate::str::contains(
-            "config files arrive with a later release",
-        ));
+            "the redis backend is not built into this release yet",
+        ))
+        .stderr(predicate::str::contains("the configuration is valid"))
+        .stderr(predicate::str::contains("hunter2").not());
 }
 
 #[test]

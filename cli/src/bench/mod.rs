@@ -17,16 +17,18 @@ use self::report::{Report, RunInfo};
 use self::runner::Plan;
 use self::workload::Bench;
 pub use self::workload::Workload;
-use crate::backend::BackendUrl;
 use crate::cli::BenchArgs;
+use crate::config::Config;
 use crate::error::CliError;
+use crate::services::open_services;
 
 /// The namespace the bench writes in, apart from any IdP's records.
 const NAMESPACE: &str = "bench";
 
-/// Runs the bench; fails (exit status 1) after the report if any operation failed.
-pub fn run(backend: Option<&str>, args: &BenchArgs) -> Result<(), CliError> {
-    let url = BackendUrl::from_arg(backend)?;
+/// Runs the bench over the configured services (in the namespace `bench`, with the
+/// configured encryption); fails (exit status 1) after the report if any operation
+/// failed.
+pub fn run(config: &Config, args: &BenchArgs) -> Result<(), CliError> {
     let max_payload = authstate::Limits::default().max_payload_bytes;
     let payload_bytes = usize::try_from(args.payload_bytes).unwrap_or(usize::MAX);
     if payload_bytes > max_payload {
@@ -36,15 +38,9 @@ pub fn run(backend: Option<&str>, args: &BenchArgs) -> Result<(), CliError> {
         )));
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Failed(format!("cannot start the async runtime: {e}")))?;
-    // Opened inside the runtime: server backends start connection pools and tasks.
-    let stores = {
-        let _entered = runtime.enter();
-        url.open(NAMESPACE)?
-    };
+    let runtime = crate::runtime()?;
+    let store_config = config.store_config(authstate::Namespace::new(NAMESPACE)?);
+    let stores = runtime.block_on(open_services(config, store_config))?;
     let bench = Arc::new(Bench::new(stores, payload_bytes)?);
     let plan = Plan::new(args.workload, args.ops);
     let info = RunInfo {
