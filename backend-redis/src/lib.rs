@@ -8,11 +8,29 @@
 //! The key layout and the scripts are documented in [`keys`] and [`scripts`].
 #![deny(missing_docs)]
 
+mod artifact;
+mod backend;
 pub mod config;
 mod connection;
 mod error;
+pub mod keys;
+mod keys_store;
+mod lease;
+mod lockout;
+mod purge;
+mod registry;
+mod replay;
+mod revocation;
+pub mod scripts;
+mod sentinel;
+mod session;
+mod state;
+mod tls;
+mod token;
 
+pub use backend::{BackendOptions, DurableWrites, RedisBackend};
 pub use config::RedisConfig;
+pub use config::{ClusterConfig, NodeAddress, SentinelConfig, TlsConfig, TlsVersion};
 pub use connection::RedisConnection;
 
 /// The backend's name, as it appears in errors.

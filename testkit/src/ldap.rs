@@ -1,9 +1,17 @@
 //! OpenLDAP `slapd` as a native process with an `mdb` database holding one base entry.
+//!
+//! [`SlapdOptions::authstate`] loads the authstate schema (from `backend-ldap/schema/`)
+//! and the `dds` overlay; [`Slapd::restart`] stops the server and starts it again on the
+//! same data directory (a new port), for durability tests; [`SlapdTls`] adds an
+//! `ldaps://` listener and StartTLS with the given certificates.
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use tempfile::TempDir;
 
 use crate::error::{Result, TestkitError};
 use crate::process::{NativeServer, Program, ServerDir};
@@ -17,6 +25,9 @@ pub const SLAPADD: Program = Program::new("slapadd", "slapd ldap-utils").also_in
 const SCHEMA_DIR: &str = "/etc/ldap/schema";
 const MODULE_DIR: &str = "/usr/lib/ldap";
 
+/// The authstate schema in slapd.conf form, as the LDAP backend ships it.
+pub const AUTHSTATE_SCHEMA: &str = include_str!("../../backend-ldap/schema/authstate.schema");
+
 /// How to start a [`Slapd`].
 #[derive(Debug, Clone)]
 pub struct SlapdOptions {
@@ -29,8 +40,15 @@ pub struct SlapdOptions {
     /// Extra schema (`attributetype …` / `objectclass …` definitions), loaded after
     /// core, cosine, inetorgperson and nis.
     pub schema: String,
+    /// Extra global lines before the database section (`authz-regexp`, `TLS…`, limits).
+    pub global_config: String,
     /// Extra lines at the end of the `mdb` database section (overlays and their settings).
     pub database_config: String,
+    /// Skip loading the base entry: the suffix exists as a database but has no entry
+    /// (to test a base DN that does not exist).
+    pub without_base_entry: bool,
+    /// TLS: an `ldaps://` listener on a second port, and StartTLS on the `ldap://` one.
+    pub tls: Option<SlapdTls>,
 }
 
 impl Default for SlapdOptions {
@@ -40,16 +58,59 @@ impl Default for SlapdOptions {
             admin_password: "secret".to_owned(),
             modules: Vec::new(),
             schema: String::new(),
+            global_config: String::new(),
             database_config: String::new(),
+            without_base_entry: false,
+            tls: None,
         }
     }
 }
 
+impl SlapdOptions {
+    /// What the authstate LDAP backend needs: its schema, the `dds` overlay (one-day
+    /// maximum TTL, expiry checks every 10 s), and its indexes.
+    pub fn authstate() -> Self {
+        Self {
+            modules: vec!["dds".to_owned()],
+            schema: AUTHSTATE_SCHEMA.to_owned(),
+            database_config:
+                "index authstateKey,authstateSubject,authstateGrant,authstateClient eq\n\
+                 index authstateExpiresAt,authstateLastActivity,authstateCounter eq\n\
+                 overlay dds\n\
+                 dds-max-ttl 86400\n\
+                 dds-interval 10\n"
+                    .to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Certificates for slapd's TLS, as PEM text.
+#[derive(Debug, Clone)]
+pub struct SlapdTls {
+    /// The server certificate (with any intermediates).
+    pub cert_pem: String,
+    /// The server's private key.
+    pub key_pem: String,
+    /// The CA that signs client certificates (and, usually, the server's).
+    pub ca_pem: String,
+    /// Ask for a client certificate (`TLSVerifyClient try`): clients that send one can
+    /// bind with SASL EXTERNAL; clients without one still connect.
+    pub request_client_cert: bool,
+}
+
 /// A private `slapd` on `127.0.0.1`, stopped on drop.
+///
+/// The database lives in its own temporary directory, which outlives [`Slapd::stop`] and
+/// [`Slapd::restart`] and is removed when the `Slapd` is dropped.
 #[derive(Debug)]
 pub struct Slapd {
-    server: NativeServer,
+    server: Option<NativeServer>,
+    port: u16,
+    ldaps_port: Option<u16>,
     options: SlapdOptions,
+    // Dropped last: the database outlives every server process started on it.
+    data: TempDir,
 }
 
 impl Slapd {
@@ -60,15 +121,55 @@ impl Slapd {
 
     /// Starts a server with `options`.
     pub fn start_with(options: SlapdOptions) -> Result<Self> {
-        let base_rdn_value = base_dc(&options.suffix)?;
+        base_dc(&options.suffix)?;
         // Look both up first so a machine without slapd gets the install hint, not a slapadd error.
         SLAPD.locate()?;
         SLAPADD.locate()?;
+        let data = tempfile::Builder::new()
+            .prefix("authstate-slapd-data-")
+            .tempdir()
+            .map_err(|e| TestkitError::io("creating the slapd data directory", e))?;
+        let mut slapd = Self {
+            server: None,
+            port: 0,
+            ldaps_port: None,
+            options,
+            data,
+        };
+        slapd.launch()?;
+        Ok(slapd)
+    }
+
+    /// Stops the server (SIGKILL, as a crash would) and keeps its data directory.
+    pub fn stop(&mut self) {
+        self.server = None;
+    }
+
+    /// Stops the server, if it runs, and starts it again on the same data directory.
+    /// The ports change: read [`Slapd::url`] again afterwards.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.launch()
+    }
+
+    /// Whether a server process is running.
+    pub fn is_running(&self) -> bool {
+        self.server.is_some()
+    }
+
+    fn launch(&mut self) -> Result<()> {
+        let dc = base_dc(&self.options.suffix)?;
+        let data = self.data.path().to_path_buf();
+        let mut ldaps_port = None;
+        let options = &self.options;
         let server = NativeServer::launch(SLAPD).start(
-            |dir| configure(dir, &options, &base_rdn_value),
+            |dir| configure(dir, options, &dc, &data, &mut ldaps_port),
             root_dse_probe,
         )?;
-        Ok(Self { server, options })
+        self.port = server.port();
+        self.ldaps_port = ldaps_port;
+        self.server = Some(server);
+        Ok(())
     }
 
     /// `ldap://127.0.0.1:PORT`.
@@ -76,14 +177,20 @@ impl Slapd {
         format!("ldap://{}:{}", self.host(), self.port())
     }
 
-    /// Always `127.0.0.1`.
-    pub fn host(&self) -> &'static str {
-        self.server.host()
+    /// `ldaps://127.0.0.1:PORT` when TLS is configured.
+    pub fn ldaps_url(&self) -> Option<String> {
+        self.ldaps_port
+            .map(|p| format!("ldaps://{}:{p}", self.host()))
     }
 
-    /// The port.
+    /// Always `127.0.0.1`.
+    pub fn host(&self) -> &'static str {
+        crate::process::LOCALHOST
+    }
+
+    /// The `ldap://` port (of the last start).
     pub fn port(&self) -> u16 {
-        self.server.port()
+        self.port
     }
 
     /// The database suffix, e.g. `dc=authstate,dc=test`.
@@ -101,14 +208,22 @@ impl Slapd {
         &self.options.admin_password
     }
 
-    /// The server's stdout and stderr so far.
+    /// The server's stdout and stderr so far (empty when stopped).
     pub fn log(&self) -> String {
-        self.server.log()
+        self.server
+            .as_ref()
+            .map(NativeServer::log)
+            .unwrap_or_default()
     }
 
-    /// The underlying process.
-    pub fn native(&self) -> &NativeServer {
-        &self.server
+    /// The running process, if any.
+    pub fn native(&self) -> Option<&NativeServer> {
+        self.server.as_ref()
+    }
+
+    /// The data directory (the `mdb` files).
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
     }
 }
 
@@ -124,14 +239,42 @@ fn base_dc(suffix: &str) -> Result<String> {
     }
 }
 
-fn configure(dir: &mut ServerDir, options: &SlapdOptions, dc: &str) -> Result<Vec<OsString>> {
+fn configure(
+    dir: &mut ServerDir,
+    options: &SlapdOptions,
+    dc: &str,
+    data: &Path,
+    ldaps_port: &mut Option<u16>,
+) -> Result<Vec<OsString>> {
     let root = dir.path().display().to_string();
-    let data = dir.create_dir("data")?;
     let extra_schema = dir.write("extra.schema", &options.schema)?;
     let modules: String = std::iter::once("back_mdb")
         .chain(options.modules.iter().map(String::as_str))
         .map(|m| format!("moduleload {m}\n"))
         .collect();
+    let mut listen = format!("ldap://127.0.0.1:{}/", dir.port());
+    let mut tls_config = String::new();
+    *ldaps_port = None;
+    if let Some(tls) = &options.tls {
+        let cert = dir.write("server.crt", &tls.cert_pem)?;
+        let key = dir.write("server.key", &tls.key_pem)?;
+        let ca = dir.write("ca.crt", &tls.ca_pem)?;
+        let port = dir.free_port()?;
+        listen.push_str(&format!(" ldaps://127.0.0.1:{port}/"));
+        *ldaps_port = Some(port);
+        tls_config = format!(
+            "TLSCACertificateFile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\n\
+             TLSVerifyClient {}\n",
+            ca.display(),
+            cert.display(),
+            key.display(),
+            if tls.request_client_cert {
+                "try"
+            } else {
+                "never"
+            },
+        );
+    }
     let conf = format!(
         "include {SCHEMA_DIR}/core.schema\n\
          include {SCHEMA_DIR}/cosine.schema\n\
@@ -142,6 +285,8 @@ fn configure(dir: &mut ServerDir, options: &SlapdOptions, dc: &str) -> Result<Ve
          {modules}\
          pidfile {root}/slapd.pid\n\
          argsfile {root}/slapd.args\n\
+         {tls_config}\
+         {global_config}\n\
          \n\
          database mdb\n\
          maxsize 1073741824\n\
@@ -151,38 +296,49 @@ fn configure(dir: &mut ServerDir, options: &SlapdOptions, dc: &str) -> Result<Ve
          directory {data}\n\
          {database_config}\n",
         extra_schema = extra_schema.display(),
+        global_config = options.global_config,
         suffix = options.suffix,
         password = options.admin_password,
         data = data.display(),
         database_config = options.database_config,
     );
     let conf = dir.write("slapd.conf", conf)?;
-    let ldif = dir.write(
-        "base.ldif",
-        format!(
-            "dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: {dc}\no: {dc}\n",
-            suffix = options.suffix
-        ),
-    )?;
-    dir.run_tool(
-        &SLAPADD,
-        &[
-            "-f".into(),
-            conf.clone().into(),
-            "-b".into(),
-            options.suffix.clone().into(),
-            "-l".into(),
-            ldif.into(),
-        ],
-    )?;
+    // The base entry is loaded once, into a fresh database; a restart (or a retry on
+    // fresh ports) finds it there.
+    if !options.without_base_entry && !data.join("data.mdb").exists() {
+        let ldif = dir.write(
+            "base.ldif",
+            format!(
+                "dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: {dc}\no: {dc}\n",
+                suffix = options.suffix
+            ),
+        )?;
+        dir.run_tool(
+            &SLAPADD,
+            &[
+                "-f".into(),
+                conf.clone().into(),
+                "-b".into(),
+                options.suffix.clone().into(),
+                "-l".into(),
+                ldif.into(),
+            ],
+        )?;
+    }
     Ok(vec![
         "-d".into(),
         "0".into(),
         "-h".into(),
-        format!("ldap://127.0.0.1:{}/", dir.port()).into(),
+        listen.into(),
         "-f".into(),
         conf.into(),
     ])
+}
+
+/// Where a file of the authstate schema lives in the source tree (for tools that want
+/// a path rather than the text).
+pub fn authstate_schema_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../backend-ldap/schema")
 }
 
 /// An anonymous base-scope search of the root DSE (`objectClass=*`), hand-encoded in BER.

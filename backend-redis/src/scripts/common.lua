@@ -1,0 +1,80 @@
+-- authstate: the prelude every script starts with (prepended when the crate is built).
+--
+-- Times are integer milliseconds from the store's clock, passed in ARGV: a script never
+-- asks the server for the time, so every node decides expiry with the same clock as its
+-- reads. Server TTLs are set relative (PEXPIRE) to the record's remaining life by that
+-- clock, plus a grace, so a node whose clock differs from the server's never makes the
+-- server drop a record that is still live. Every key a script touches is in KEYS.
+
+local DAY = 86400000
+
+-- A number as Redis wants it in a command: plain digits (Lua 5.1 would print large
+-- numbers in exponent form).
+local function fmt(n)
+  return string.format('%.0f', n)
+end
+
+-- Sets `key` to expire `ttl` ms from now, exactly: a rewritten record gets its new life.
+local function expire_in(key, ttl)
+  if ttl < 1 then ttl = 1 end
+  redis.call('PEXPIRE', key, fmt(ttl))
+end
+
+-- Keeps `key` for at least `ttl` ms more; never shortens its TTL (indexes, hashes of
+-- many entries).
+local function keep_for(key, ttl)
+  if ttl < 1 then ttl = 1 end
+  local current = redis.call('PTTL', key)
+  if current == -1 or (current >= 0 and current < ttl) then
+    redis.call('PEXPIRE', key, fmt(ttl))
+  end
+end
+
+-- The effective end of a session: its absolute end, or its idle end when earlier.
+local function session_end(e, i, a)
+  if i > 0 and a + i < e then return a + i end
+  return e
+end
+
+-- Adds `member` to the sorted set `zset` with `score` (an expiry) and keeps the set as
+-- long as its latest member plus the grace. Returns that keep time, for sets that
+-- follow this one.
+local function index_add(zset, score, member, now, grace)
+  redis.call('ZADD', zset, fmt(score), member)
+  local last = redis.call('ZRANGE', zset, -1, -1, 'WITHSCORES')
+  local keep = tonumber(last[2]) - now + grace
+  keep_for(zset, keep)
+  return keep
+end
+
+-- Adds to an owner index (a subject's sessions, a grant's tokens): entries whose record
+-- has expired are dropped first, since no read can return those records again.
+local function owner_add(zset, score, member, now, grace)
+  redis.call('ZREMRANGEBYSCORE', zset, '-inf', fmt(now))
+  return index_add(zset, score, member, now, grace)
+end
+
+-- A purge index lists a record until purge removes it. As a safety net for deployments
+-- that never purge, entries more than a day past the grace (the server evicted their
+-- records long ago) are dropped, a few per write; `also` is a second purge index with
+-- the same members (sessions' last-activity index), or false.
+local function purge_index_trim(zset, also, now, grace)
+  local stale = redis.call('ZRANGE', zset, '-inf', '(' .. fmt(now - grace - DAY),
+    'BYSCORE', 'LIMIT', 0, 32)
+  if #stale > 0 then
+    redis.call('ZREM', zset, unpack(stale))
+    if also then redis.call('ZREM', also, unpack(stale)) end
+  end
+end
+
+-- Whether every member of `listed` is among ARGV[first..]: the caller named (in KEYS) the
+-- records of every member of an index it is about to act on.
+local function all_declared(listed, first)
+  local declared = {}
+  for j = first, #ARGV do declared[ARGV[j]] = true end
+  for _, m in ipairs(listed) do
+    if not declared[m] then return false end
+  end
+  return true
+end
+

@@ -1,0 +1,14 @@
+-- Deletes a session, live or not. Its subject index entry stays (the caller does not
+-- know the subject); reads through the index skip it, and it expires by its score.
+-- KEYS: record, purge index (expiry), purge index (activity)
+-- ARGV: now, member
+-- Returns 1 if the session was live, else 0.
+local now = tonumber(ARGV[1])
+local r = redis.call('HMGET', KEYS[1], 'e', 'i', 'a')
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+if not r[1] then return 0 end
+redis.call('DEL', KEYS[1])
+local e, i, a = tonumber(r[1]), tonumber(r[2]), tonumber(r[3])
+if e and i and a and session_end(e, i, a) > now then return 1 end
+return 0

@@ -1,0 +1,586 @@
+//! [`SessionStore`] on Redis: one hash per session under the keyed hash of its id, in
+//! its bucket's purge indexes, and listed in its subject's index.
+//!
+//! A session is stored as two sealed parts and a few plaintext numbers:
+//!
+//! - `m`, the meta (subject, created, absolute end, idle timeout), sealed once at
+//!   `create` (and again by `rotate_id`, for the new id);
+//! - `d`, the data, sealed for its version, so `update` can replace it without reading
+//!   the session first (the version in the associated data also authenticates the
+//!   plaintext `v`);
+//! - `e`, `i`, `a`, `v`: absolute end, idle timeout, last activity and version, which the
+//!   scripts compare and change without the keyring: `touch` sets `a`, `update` checks
+//!   and bumps `v`. `e` and `i` are checked against the sealed meta on every read.
+//!
+//! Every sealed part is bound to the session's id hash (and part name), so a part moved
+//! to another session fails to open; that is also why `rotate_id` reads the session and
+//! seals it again for the new id before its one atomic move (two round trips: the
+//! server cannot seal).
+//!
+//! | operation | commands |
+//! |-----------|----------|
+//! | `create` | 1 script (`session_create`) |
+//! | `get` | 1 `HMGET` |
+//! | `touch` | 1 script |
+//! | `update` | 1 script (+1 during a keyring migration, to reseal the meta) |
+//! | `rotate_id` | `HMGET` + 1 script |
+//! | `delete` | 1 script |
+//! | `list_by_subject` | 2 scripts (learn the members, then read them all) |
+//! | `delete_by_subject` | 2 scripts (learn the members, then delete them all) |
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use authstate_core::codec::IndexKey;
+use authstate_core::time::duration_millis;
+use authstate_core::{
+    Contract, Error, NewSession, Purge, PurgePolicy, PurgeReport, Result, Session, SessionId,
+    SessionRecord, SessionStore, SessionSummary, Timestamp,
+};
+use redis::Value;
+use serde::{Deserialize, Serialize};
+
+use crate::BACKEND_NAME;
+use crate::backend::{Args, Node, Write, index_key, later, reply};
+use crate::keys::{BUCKETS, Code, bucket};
+use crate::purge::{self, Spec};
+use crate::scripts::{
+    SESSION_CREATE, SESSION_DELETE, SESSION_DELETE_BY_SUBJECT, SESSION_LIST, SESSION_PURGE,
+    SESSION_RESEAL, SESSION_ROTATE, SESSION_TOUCH, SESSION_UPDATE,
+};
+
+/// The hashing domain of session ids (as in the memory backend).
+const ID_DOMAIN: &str = "session.id";
+/// The hashing domain of subjects in the session index.
+const SUBJECT_DOMAIN: &str = "session.subject";
+
+/// How many fresh ids `create` and `rotate_id` try before giving up. With 256 random
+/// bits a single collision already means a broken random source.
+const MAX_ID_ATTEMPTS: usize = 4;
+
+/// How often an operation that read first (rotate, list, delete by subject) starts again
+/// because the data moved under it, before it reports contention.
+const MAX_ROUNDS: usize = 32;
+
+/// The sealed meta of a session: what never changes after `create`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    subject: String,
+    created_at: Timestamp,
+    expires_at: Timestamp,
+    idle_timeout: Option<Duration>,
+}
+
+impl Meta {
+    /// `Corrupt` unless the plaintext absolute end `e` and idle timeout `i` (the scripts
+    /// decide liveness with them) agree with the sealed meta.
+    fn check(&self, e: i64, i: i64) -> Result<()> {
+        let idle_ms = self.idle_timeout.map_or(0, duration_millis);
+        if self.expires_at.as_millis() != e || idle_ms != i {
+            return Err(Error::corrupt(
+                BACKEND_NAME,
+                "session record: the stored expiry fields disagree with the sealed record",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A session's stored fields, as `HMGET m d e i a v` returns them.
+struct Fields {
+    m: Vec<u8>,
+    d: Vec<u8>,
+    e: i64,
+    i: i64,
+    a: i64,
+    v: u64,
+}
+
+impl Fields {
+    /// The fields from a 6-element reply; `None` when the session is not stored.
+    fn parse(reply: Value) -> Result<Option<Fields>> {
+        let items = reply::array(reply, "session fields")?;
+        let mut it = items.into_iter();
+        let mut next = || it.next().unwrap_or(Value::Nil);
+        let Some(m) = reply::opt_bytes(next(), "session meta")? else {
+            return Ok(None);
+        };
+        let d = reply::bytes(next(), "session data")?;
+        let e = reply::int(&next(), "session expiry")?;
+        let i = reply::int(&next(), "session idle timeout")?;
+        let a = reply::int(&next(), "session last activity")?;
+        let v = u64::try_from(reply::int(&next(), "session version")?)
+            .map_err(|_| reply::malformed("session version"))?;
+        Ok(Some(Fields { m, d, e, i, a, v }))
+    }
+
+    /// When the session ends: the earlier of its absolute and idle ends.
+    fn effective_expiry(&self) -> i64 {
+        if self.i > 0 {
+            self.e.min(self.a.saturating_add(self.i))
+        } else {
+            self.e
+        }
+    }
+}
+
+/// The associated-data key of a session's meta.
+fn meta_ad(key: &IndexKey) -> Vec<u8> {
+    let mut ad = key.as_bytes().to_vec();
+    ad.extend_from_slice(b"/m");
+    ad
+}
+
+/// The associated-data key of a session's data at `version`.
+fn data_ad(key: &IndexKey, version: u64) -> Vec<u8> {
+    let mut ad = key.as_bytes().to_vec();
+    ad.extend_from_slice(b"/d");
+    ad.extend_from_slice(&version.to_be_bytes());
+    ad
+}
+
+/// The error after [`MAX_ID_ATTEMPTS`] colliding ids.
+fn ids_exhausted() -> Error {
+    Error::unexpected(
+        BACKEND_NAME,
+        "every freshly generated session id collided with a stored one; the random source \
+         cannot be trusted",
+    )
+}
+
+/// The error when the data kept moving for [`MAX_ROUNDS`] rounds.
+fn contention(what: &str) -> Error {
+    Error::unavailable(
+        BACKEND_NAME,
+        format!("{what}: the sessions kept changing under it; try again"),
+    )
+}
+
+fn not_found() -> Error {
+    Error::not_found(
+        BACKEND_NAME,
+        "no live session with this id (unknown, deleted or expired)",
+    )
+}
+
+/// The Redis [`SessionStore`].
+#[derive(Debug)]
+pub(crate) struct RedisSessionStore(pub(crate) Node);
+
+impl RedisSessionStore {
+    fn id_key(&self, id: &SessionId) -> IndexKey {
+        self.0.hash(ID_DOMAIN, id.expose().as_bytes())
+    }
+
+    fn subject_key(&self, subject: &str) -> IndexKey {
+        self.0.hash(SUBJECT_DOMAIN, subject.as_bytes())
+    }
+
+    /// The record and its bucket's two purge indexes.
+    fn record_keys(&self, key: &IndexKey) -> [String; 3] {
+        let ks = &self.0.keys;
+        [
+            ks.record(Code::Session, key),
+            ks.expiry_index_of(Code::Session, key),
+            ks.activity_index(bucket(key)),
+        ]
+    }
+
+    /// Opens the stored fields into the record, checking the plaintext expiry fields
+    /// against the sealed meta.
+    fn open(&self, key: &IndexKey, f: &Fields) -> Result<SessionRecord> {
+        let meta: Meta = self.0.unseal(Contract::Session, &meta_ad(key), &f.m)?;
+        meta.check(f.e, f.i)?;
+        let data = self
+            .0
+            .unseal_bytes(Contract::Session, &data_ad(key, f.v), &f.d)?;
+        Ok(SessionRecord {
+            subject: meta.subject,
+            data,
+            created_at: meta.created_at,
+            last_activity: Timestamp::from_millis(f.a),
+            expires_at: meta.expires_at,
+            idle_timeout: meta.idle_timeout,
+            version: f.v,
+        })
+    }
+
+    /// Reads the fields of the session under `key` (one `HMGET`).
+    async fn read(&self, key: &IndexKey) -> Result<Option<Fields>> {
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(self.0.keys.record(Code::Session, key))
+            .arg(&["m", "d", "e", "i", "a", "v"][..]);
+        Fields::parse(self.0.query(&cmd, Write::No).await?)
+    }
+
+    /// Seals `record`'s meta and data for the id hash `key`.
+    fn seal(&self, key: &IndexKey, record: &SessionRecord) -> Result<(Vec<u8>, Vec<u8>)> {
+        let meta = Meta {
+            subject: record.subject.clone(),
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+            idle_timeout: record.idle_timeout,
+        };
+        let m = self.0.seal(Contract::Session, &meta_ad(key), &meta)?;
+        let d = self.0.seal_bytes(
+            Contract::Session,
+            &data_ad(key, record.version),
+            &record.data,
+        )?;
+        Ok((m, d))
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisSessionStore {
+    async fn create(&self, new: NewSession) -> Result<Session> {
+        let config = &self.0.config;
+        config.limits.check_key("session subject", &new.subject)?;
+        config
+            .limits
+            .check_payload("session data", new.data.len())?;
+        config.limits.check_ttl("session lifetime", new.lifetime)?;
+        let idle_ms = match new.idle_timeout {
+            Some(idle) => {
+                config.limits.check_ttl("session idle timeout", idle)?;
+                let ms = duration_millis(idle);
+                if ms == 0 {
+                    return Err(Error::invalid_input(
+                        BACKEND_NAME,
+                        "session idle timeout is under 1 ms",
+                    ));
+                }
+                ms
+            }
+            None => 0,
+        };
+        let now = self.0.now();
+        let expires_at = later(now, new.lifetime, "session lifetime")?;
+        let subject = self.subject_key(&new.subject);
+        let record = SessionRecord {
+            subject: new.subject,
+            data: new.data,
+            created_at: Timestamp::from_millis(now),
+            last_activity: Timestamp::from_millis(now),
+            expires_at: Timestamp::from_millis(expires_at),
+            idle_timeout: new.idle_timeout,
+            version: 1,
+        };
+        let subject_index = self.0.keys.session_subject(&subject);
+        for _ in 0..MAX_ID_ATTEMPTS {
+            let id = SessionId::generate()?;
+            let key = self.id_key(&id);
+            let (m, d) = self.seal(&key, &record)?;
+            let [rec, x, a] = self.record_keys(&key);
+            let args = Args::new()
+                .int(now)
+                .int(self.0.grace())
+                .bytes(key.as_bytes().to_vec())
+                .bytes(m)
+                .bytes(d)
+                .int(expires_at)
+                .int(idle_ms);
+            let created = self
+                .0
+                .eval(
+                    &SESSION_CREATE,
+                    &[rec, x, a, subject_index.clone()],
+                    args,
+                    Write::Yes,
+                )
+                .await?;
+            // 0: the id hash is taken (even by an expired session): draw another id
+            // rather than overwrite.
+            if reply::int(&created, "session create")? == 1 {
+                return Ok(Session { id, record });
+            }
+        }
+        Err(ids_exhausted())
+    }
+
+    async fn get(&self, id: &SessionId) -> Result<Option<SessionRecord>> {
+        let key = self.id_key(id);
+        let Some(fields) = self.read(&key).await? else {
+            return Ok(None);
+        };
+        if fields.effective_expiry() <= self.0.now() {
+            return Ok(None);
+        }
+        self.open(&key, &fields).map(Some)
+    }
+
+    async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>> {
+        let key = self.id_key(id);
+        let [rec, x, a] = self.record_keys(&key);
+        let args = Args::new()
+            .int(self.0.now())
+            .int(self.0.grace())
+            .bytes(key.as_bytes().to_vec());
+        let touched = self
+            .0
+            .eval(&SESSION_TOUCH, &[rec, x, a], args, Write::Yes)
+            .await?;
+        match touched {
+            Value::Nil => Ok(None),
+            Value::Int(_) => Err(reply::malformed("session touch")),
+            fields => match Fields::parse(fields)? {
+                Some(f) => self.open(&key, &f).map(Some),
+                None => Ok(None),
+            },
+        }
+    }
+
+    async fn update(
+        &self,
+        id: &SessionId,
+        expected_version: u64,
+        data: Vec<u8>,
+    ) -> Result<SessionRecord> {
+        self.0
+            .config
+            .limits
+            .check_payload("session data", data.len())?;
+        let key = self.id_key(id);
+        let Some(next_version) = expected_version.checked_add(1) else {
+            return Err(Error::conflict(
+                BACKEND_NAME,
+                "no session is at the largest version",
+            ));
+        };
+        // Sealed before the round trip for the version it will have; thrown away if
+        // the version moved.
+        let d = self
+            .0
+            .seal_bytes(Contract::Session, &data_ad(&key, next_version), &data)?;
+        let args = Args::new()
+            .int(self.0.now())
+            .bytes(expected_version.to_string())
+            .bytes(d);
+        let rec = self.0.keys.record(Code::Session, &key);
+        let updated = self
+            .0
+            .eval(
+                &SESSION_UPDATE,
+                std::slice::from_ref(&rec),
+                args,
+                Write::Yes,
+            )
+            .await?;
+        let items = reply::array(updated, "session update")?;
+        match reply::status(&items, "session update")? {
+            0 => Err(not_found()),
+            1 => {
+                let at = items
+                    .get(1)
+                    .map(|v| reply::int(v, "session version"))
+                    .transpose()?
+                    .unwrap_or_default();
+                Err(Error::conflict(
+                    BACKEND_NAME,
+                    format!("the session is at version {at}, not the expected {expected_version}"),
+                ))
+            }
+            _ => {
+                let mut it = items.into_iter().skip(1);
+                let mut next = || it.next().unwrap_or(Value::Nil);
+                let m = reply::bytes(next(), "session meta")?;
+                let e = reply::int(&next(), "session expiry")?;
+                let i = reply::int(&next(), "session idle timeout")?;
+                let a = reply::int(&next(), "session last activity")?;
+                let meta: Meta = self.0.unseal(Contract::Session, &meta_ad(&key), &m)?;
+                meta.check(e, i)?;
+                if self.0.needs_reseal(&m) {
+                    // A keyring migration: the meta was written in plaintext or with an
+                    // older key. The update rewrites it too, so that the whole session is
+                    // sealed with the current key afterwards.
+                    let fresh = self.0.seal(Contract::Session, &meta_ad(&key), &meta)?;
+                    let args = Args::new().bytes(m).bytes(fresh);
+                    self.0
+                        .eval(&SESSION_RESEAL, &[rec], args, Write::Yes)
+                        .await?;
+                }
+                Ok(SessionRecord {
+                    subject: meta.subject,
+                    data,
+                    created_at: meta.created_at,
+                    last_activity: Timestamp::from_millis(a),
+                    expires_at: meta.expires_at,
+                    idle_timeout: meta.idle_timeout,
+                    version: next_version,
+                })
+            }
+        }
+    }
+
+    async fn rotate_id(&self, id: &SessionId) -> Result<Session> {
+        let old_key = self.id_key(id);
+        let [old_rec, old_x, old_a] = self.record_keys(&old_key);
+        'rounds: for _ in 0..MAX_ROUNDS {
+            let Some(fields) = self.read(&old_key).await? else {
+                return Err(not_found());
+            };
+            if fields.effective_expiry() <= self.0.now() {
+                return Err(not_found());
+            }
+            let mut record = self.open(&old_key, &fields)?;
+            let subject_index = self
+                .0
+                .keys
+                .session_subject(&self.subject_key(&record.subject));
+            for _ in 0..MAX_ID_ATTEMPTS {
+                let new_id = SessionId::generate()?;
+                let new_key = self.id_key(&new_id);
+                // Sealed parts are bound to their id hash: sealed again for the new one.
+                let (m, d) = self.seal(&new_key, &record)?;
+                let [new_rec, new_x, new_a] = self.record_keys(&new_key);
+                let args = Args::new()
+                    .int(self.0.now())
+                    .int(self.0.grace())
+                    .bytes(old_key.as_bytes().to_vec())
+                    .bytes(new_key.as_bytes().to_vec())
+                    .bytes(fields.v.to_string())
+                    .bytes(m)
+                    .bytes(d);
+                let keys = [
+                    old_rec.clone(),
+                    old_x.clone(),
+                    old_a.clone(),
+                    new_rec,
+                    new_x,
+                    new_a,
+                    subject_index.clone(),
+                ];
+                let result = self
+                    .0
+                    .eval(&SESSION_ROTATE, &keys, args, Write::Yes)
+                    .await?;
+                let items = reply::array(result, "session rotate")?;
+                match reply::status(&items, "session rotate")? {
+                    0 => return Err(not_found()),
+                    // The version moved since the read: read again.
+                    1 => continue 'rounds,
+                    // The new id hash is taken: draw another id.
+                    2 => continue,
+                    _ => {
+                        let a = items
+                            .get(1)
+                            .map(|v| reply::int(v, "session last activity"))
+                            .transpose()?
+                            .ok_or_else(|| reply::malformed("session rotate"))?;
+                        record.last_activity = Timestamp::from_millis(a);
+                        return Ok(Session { id: new_id, record });
+                    }
+                }
+            }
+            return Err(ids_exhausted());
+        }
+        Err(contention("session rotate_id"))
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool> {
+        let key = self.id_key(id);
+        let keys = self.record_keys(&key);
+        let args = Args::new().int(self.0.now()).bytes(key.as_bytes().to_vec());
+        let deleted = self
+            .0
+            .eval(&SESSION_DELETE, &keys, args, Write::Yes)
+            .await?;
+        Ok(reply::int(&deleted, "session delete")? == 1)
+    }
+
+    async fn list_by_subject(&self, subject: &str) -> Result<Vec<SessionSummary>> {
+        self.0.config.limits.check_key("session subject", subject)?;
+        let index = self.0.keys.session_subject(&self.subject_key(subject));
+        let mut members: Vec<Vec<u8>> = Vec::new();
+        for _ in 0..MAX_ROUNDS {
+            let now = self.0.now();
+            let mut keys = Vec::with_capacity(members.len() + 1);
+            keys.push(index.clone());
+            let mut args = Args::new().int(now);
+            let mut hashes = Vec::with_capacity(members.len());
+            for member in &members {
+                let key = index_key(member)?;
+                keys.push(self.0.keys.record(Code::Session, &key));
+                args.push(member.clone());
+                hashes.push(key);
+            }
+            let listed = self.0.eval(&SESSION_LIST, &keys, args, Write::No).await?;
+            let items = reply::array(listed, "session list")?;
+            if reply::status(&items, "session list")? == 0 {
+                let current = items.into_iter().nth(1).unwrap_or(Value::Nil);
+                members = reply::array(current, "session list members")?
+                    .into_iter()
+                    .map(|m| reply::bytes(m, "session list member"))
+                    .collect::<Result<_>>()?;
+                continue;
+            }
+            let mut out = Vec::new();
+            for (key, fields) in hashes.into_iter().zip(items.into_iter().skip(1)) {
+                if let Some(f) = Fields::parse(fields)?
+                    && f.effective_expiry() > now
+                {
+                    out.push(SessionSummary {
+                        id_hash: key,
+                        record: self.open(&key, &f)?,
+                    });
+                }
+            }
+            return Ok(out);
+        }
+        Err(contention("session list_by_subject"))
+    }
+
+    async fn delete_by_subject(&self, subject: &str) -> Result<u64> {
+        self.0.config.limits.check_key("session subject", subject)?;
+        let index = self.0.keys.session_subject(&self.subject_key(subject));
+        let mut members: Vec<Vec<u8>> = Vec::new();
+        for _ in 0..MAX_ROUNDS {
+            let mut keys = Vec::with_capacity(members.len() * 3 + 1);
+            keys.push(index.clone());
+            let mut args = Args::new().int(self.0.now());
+            for member in &members {
+                keys.extend(self.record_keys(&index_key(member)?));
+                args.push(member.clone());
+            }
+            let result = self
+                .0
+                .eval(&SESSION_DELETE_BY_SUBJECT, &keys, args, Write::Yes)
+                .await?;
+            let items = reply::array(result, "session delete_by_subject")?;
+            let second = items.get(1).cloned().unwrap_or(Value::Nil);
+            if reply::status(&items, "session delete_by_subject")? == 0 {
+                members = reply::array(second, "session delete_by_subject members")?
+                    .into_iter()
+                    .map(|m| reply::bytes(m, "session index member"))
+                    .collect::<Result<_>>()?;
+                continue;
+            }
+            let ended = reply::int(&second, "session delete_by_subject")?;
+            return Ok(u64::try_from(ended).unwrap_or(0));
+        }
+        Err(contention("session delete_by_subject"))
+    }
+}
+
+#[async_trait]
+impl Purge for RedisSessionStore {
+    async fn purge(&self, policy: &PurgePolicy) -> Result<PurgeReport> {
+        let ks = &self.0.keys;
+        let buckets = (0..BUCKETS).map(|b| b as u8);
+        let spec = Spec {
+            script: &SESSION_PURGE,
+            indexes: buckets
+                .clone()
+                .map(|b| ks.expiry_index(Code::Session, b))
+                .collect(),
+            activity: Some(buckets.map(|b| ks.activity_index(b)).collect()),
+            lead_keys: Vec::new(),
+            lead_args: &|cut| {
+                let idle = cut.idle.map(|t| t.to_string()).unwrap_or_default();
+                Args::new().int(cut.expiry).bytes(idle)
+            },
+            candidate_keys: &|member| Ok(self.record_keys(&index_key(member)?).to_vec()),
+        };
+        purge::run(&self.0, policy, &spec).await
+    }
+}

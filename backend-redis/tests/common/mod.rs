@@ -1,0 +1,278 @@
+//! The conformance harness over a real redis-server, shared by the Redis test binaries.
+//!
+//! One server serves every test of a binary that runs at the same time: it lives in a
+//! `static` as a `Weak`, and each harness holds it strongly. So it starts with the first
+//! test and stops (the testkit kills the process and removes its directory) when the
+//! last running test drops its harness. A `OnceLock` would never drop it: statics are
+//! not dropped at exit, and under `cargo nextest` (one process per test) that would
+//! leave one orphaned redis-server behind per test.
+//!
+//! Each harness opens a new connection for every `open` (the suite's "nodes" must not
+//! share one), inside the test's own Tokio runtime.
+
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use authstate_backend_redis::{BackendOptions, RedisBackend, RedisConfig, RedisConnection};
+use authstate_conformance::{Harness, RawEntry};
+use authstate_core::{Contract, Namespace, Result, StoreConfig, Stores};
+use authstate_testkit::{TestServer, require};
+use redis::Value;
+
+/// The server every harness of this binary shares while any test runs.
+static SERVER: Mutex<Weak<TestServer>> = Mutex::new(Weak::new());
+
+/// The shared server, started if no test holds it.
+pub fn shared_server() -> Arc<TestServer> {
+    let mut slot = SERVER.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(server) = slot.upgrade() {
+        return server;
+    }
+    let server = Arc::new(require(authstate_testkit::redis()));
+    *slot = Arc::downgrade(&server);
+    server
+}
+
+/// The backend options the suite runs with: the default, but a server-expiry grace
+/// longer than any case runs (the suite's manual clock starts at real time and falls
+/// behind it while a case runs; the grace is what keeps the server from evicting a
+/// record the store's clock still calls live).
+pub fn suite_options() -> BackendOptions {
+    BackendOptions {
+        server_expiry_grace: Duration::from_secs(600),
+        ..BackendOptions::default()
+    }
+}
+
+/// A conformance harness over one Redis server.
+pub struct RedisHarness {
+    /// Held so the server outlives the test.
+    _server: Arc<TestServer>,
+    url: String,
+    options: BackendOptions,
+}
+
+impl RedisHarness {
+    /// A harness on the shared server.
+    pub fn shared(options: BackendOptions) -> Self {
+        let server = shared_server();
+        let url = server.url().to_owned();
+        RedisHarness {
+            _server: server,
+            url,
+            options,
+        }
+    }
+
+    /// A fresh connection to the server.
+    pub async fn connect(&self) -> Result<RedisConnection> {
+        RedisConnection::connect(&RedisConfig::from_url(self.url.as_str())).await
+    }
+}
+
+/// The factory the conformance macro calls in every test.
+pub async fn harness() -> RedisHarness {
+    RedisHarness::shared(suite_options())
+}
+
+async fn query(conn: &mut RedisConnection, cmd: &redis::Cmd) -> Result<Value> {
+    cmd.query_async(conn).await.map_err(|e| {
+        authstate_core::Error::unavailable("redis-harness", format!("{e}")).with_source(e)
+    })
+}
+
+/// Every key of `pattern`, by `SCAN`.
+async fn scan(conn: &mut RedisConnection, pattern: &str) -> Result<Vec<Vec<u8>>> {
+    let mut keys = Vec::new();
+    let mut cursor = b"0".to_vec();
+    loop {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(&cursor[..])
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000);
+        let Value::Array(mut reply) = query(conn, &cmd).await? else {
+            return Err(harness_error("SCAN answered something other than an array"));
+        };
+        let found = reply.pop();
+        let next = reply.pop();
+        if let Some(Value::Array(found)) = found {
+            for key in found {
+                if let Value::BulkString(k) = key {
+                    keys.push(k);
+                }
+            }
+        }
+        match next {
+            Some(Value::BulkString(c)) => cursor = c,
+            _ => return Err(harness_error("SCAN answered no cursor")),
+        }
+        if cursor == b"0" {
+            return Ok(keys);
+        }
+    }
+}
+
+fn harness_error(message: &str) -> authstate_core::Error {
+    authstate_core::Error::unexpected("redis-harness", message)
+}
+
+fn bulk(v: Value) -> Vec<u8> {
+    match v {
+        Value::BulkString(b) => b,
+        Value::Int(n) => n.to_string().into_bytes(),
+        Value::SimpleString(s) => s.into_bytes(),
+        Value::Double(d) => d.to_string().into_bytes(),
+        _ => Vec::new(),
+    }
+}
+
+fn items(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(items) | Value::Set(items) => items,
+        Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Everything stored under `key`, whatever its type, as bytes: strings as they are;
+/// hashes, sorted sets, sets and lists as their fields, members and scores.
+async fn content(conn: &mut RedisConnection, key: &[u8]) -> Result<Vec<u8>> {
+    let kind = bulk(query(conn, redis::cmd("TYPE").arg(key)).await?);
+    let reply = match &kind[..] {
+        b"string" => return Ok(bulk(query(conn, redis::cmd("GET").arg(key)).await?)),
+        b"hash" => query(conn, redis::cmd("HGETALL").arg(key)).await?,
+        b"zset" => {
+            query(
+                conn,
+                redis::cmd("ZRANGE")
+                    .arg(key)
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES"),
+            )
+            .await?
+        }
+        b"set" => query(conn, redis::cmd("SMEMBERS").arg(key)).await?,
+        b"list" => query(conn, redis::cmd("LRANGE").arg(key).arg(0).arg(-1)).await?,
+        // Gone between SCAN and TYPE (expired).
+        b"none" => return Ok(Vec::new()),
+        other => {
+            return Err(harness_error(&format!(
+                "the dump does not know the type {:?}",
+                String::from_utf8_lossy(other)
+            )));
+        }
+    };
+    let mut out = Vec::new();
+    for item in items(reply) {
+        out.extend(bulk(item));
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// Flips one byte of a sealed envelope as the memory backend's tamper does: a byte of
+/// the AEAD tag (the last) when it is sealed, the format version byte when plaintext
+/// (which has no integrity check of its own).
+fn flip(blob: &mut [u8]) -> bool {
+    let at = if blob.get(1).is_some_and(|&alg| alg != 0) {
+        blob.len().saturating_sub(1)
+    } else {
+        0
+    };
+    match blob.get_mut(at) {
+        Some(byte) => {
+            *byte ^= 0x01;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Where each contract keeps its sealed payloads: the key pattern (after `as:<ns>:`) and
+/// the hash field, or `None` for "every field's value, after the expiry" (registry).
+fn sealed_fields(contract: Contract) -> Option<(&'static str, Option<&'static str>)> {
+    match contract {
+        Contract::Session => Some(("{ses:*", Some("d"))),
+        Contract::Artifact => Some(("{art:*", Some("p"))),
+        Contract::State => Some(("{sta:*", Some("v"))),
+        Contract::Key => Some(("{key:*", Some("d"))),
+        Contract::Token => Some(("{tok:*", Some("d"))),
+        Contract::Registry => Some(("{reg:*", None)),
+        // Replay entries, lockout counters and revocations are kept unsealed.
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Harness for RedisHarness {
+    async fn open(&self, config: StoreConfig) -> Result<Stores> {
+        let connection = self.connect().await?;
+        RedisBackend::new(connection, self.options.clone()).open(config)
+    }
+
+    async fn dump(&self, namespace: &Namespace) -> Result<Option<Vec<RawEntry>>> {
+        let mut conn = self.connect().await?;
+        let mut out = Vec::new();
+        for key in scan(&mut conn, &format!("as:{}:*", namespace.as_str())).await? {
+            let value = content(&mut conn, &key).await?;
+            out.push(RawEntry { key, value });
+        }
+        Ok(Some(out))
+    }
+
+    async fn tamper(&self, namespace: &Namespace, contract: Contract) -> Result<Option<usize>> {
+        let Some((pattern, field)) = sealed_fields(contract) else {
+            return Ok(Some(0));
+        };
+        let mut conn = self.connect().await?;
+        let pattern = format!("as:{}:{pattern}", namespace.as_str());
+        let mut altered = 0;
+        for key in scan(&mut conn, &pattern).await? {
+            let kind = bulk(query(&mut conn, redis::cmd("TYPE").arg(&key[..])).await?);
+            if kind != b"hash" {
+                continue; // an index
+            }
+            let fields: Vec<(Vec<u8>, Vec<u8>)> = match field {
+                Some(f) => {
+                    let v = query(&mut conn, redis::cmd("HGET").arg(&key[..]).arg(f)).await?;
+                    match v {
+                        Value::BulkString(b) => vec![(f.as_bytes().to_vec(), b)],
+                        _ => Vec::new(), // a taken artifact has no payload left
+                    }
+                }
+                None => {
+                    let all = items(query(&mut conn, redis::cmd("HGETALL").arg(&key[..])).await?);
+                    let mut pairs = Vec::new();
+                    let mut it = all.into_iter();
+                    while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                        pairs.push((bulk(f), bulk(v)));
+                    }
+                    pairs
+                }
+            };
+            for (f, mut value) in fields {
+                // Registry values are `<expiry> <sealed>`: flip inside the sealed part.
+                let start = if field.is_none() {
+                    value.iter().position(|&b| b == b' ').map_or(0, |p| p + 1)
+                } else {
+                    0
+                };
+                if flip(&mut value[start..]) {
+                    query(
+                        &mut conn,
+                        redis::cmd("HSET").arg(&key[..]).arg(&f[..]).arg(&value[..]),
+                    )
+                    .await?;
+                    altered += 1;
+                }
+            }
+        }
+        Ok(Some(altered))
+    }
+}

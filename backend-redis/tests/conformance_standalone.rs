@@ -1,0 +1,970 @@
+//! The whole conformance suite against a standalone redis-server started by the
+//! testkit, plus the checks the suite cannot make: how many commands each operation
+//! sends, and that the server really evicts what has a TTL.
+//!
+//! Run: `cargo nextest run -p authstate-backend-redis --test conformance_standalone`.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use authstate_backend_redis::{BackendOptions, RedisBackend, RedisConfig, RedisConnection};
+use authstate_conformance::{Harness, conformance_tests};
+use authstate_core::{
+    LockoutPolicy, ManualClock, Namespace, NewSession, NewToken, Participant, StoreConfig, Stores,
+    Timestamp,
+};
+use authstate_testkit::{RedisServer, RespConn, RespReply, require};
+
+use common::harness;
+
+conformance_tests!(harness);
+
+/// An admin connection to `server`, and its own address (to tell its commands apart).
+fn admin(server: &RedisServer) -> (RespConn, String) {
+    let mut conn = RespConn::connect(server.addr()).expect("admin connection");
+    let info = match conn.command(&["CLIENT", "INFO"]).expect("CLIENT INFO") {
+        RespReply::Bulk(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+        other => panic!("CLIENT INFO answered {other:?}"),
+    };
+    let addr = info
+        .split(' ')
+        .find_map(|f| f.strip_prefix("addr="))
+        .expect("CLIENT INFO has addr=")
+        .to_owned();
+    (conn, addr)
+}
+
+fn ok(conn: &mut RespConn, args: &[&str]) {
+    if let RespReply::Error(e) = conn.command(args).expect("admin command") {
+        panic!("{args:?}: {e}");
+    }
+}
+
+/// The names of the commands clients other than the admin sent since the last
+/// `SLOWLOG RESET` (with `slowlog-log-slower-than 0`, every command is logged). Commands
+/// that scripts run are logged too, from the pseudo-client `?:0`: those are left out,
+/// so `EVALSHA` counts once however much its script does.
+fn client_commands(conn: &mut RespConn, admin_addr: &str) -> Vec<String> {
+    let RespReply::Array(Some(entries)) = conn
+        .command(&["SLOWLOG", "GET", "1000"])
+        .expect("SLOWLOG GET")
+    else {
+        panic!("SLOWLOG GET did not answer an array");
+    };
+    let mut out = Vec::new();
+    // Newest first in the log; oldest first here.
+    for entry in entries.into_iter().rev() {
+        let RespReply::Array(Some(fields)) = entry else {
+            continue;
+        };
+        let client = match fields.get(4) {
+            Some(RespReply::Bulk(Some(b))) => String::from_utf8_lossy(b).into_owned(),
+            _ => String::new(),
+        };
+        if client == "?:0" || client == admin_addr {
+            continue;
+        }
+        if let Some(RespReply::Array(Some(args))) = fields.get(3)
+            && let Some(RespReply::Bulk(Some(name))) = args.first()
+        {
+            out.push(String::from_utf8_lossy(name).to_uppercase());
+        }
+    }
+    out
+}
+
+/// `calls` of one command in `INFO commandstats`.
+fn calls(conn: &mut RespConn, command: &str) -> u64 {
+    let RespReply::Bulk(Some(info)) = conn
+        .command(&["INFO", "commandstats"])
+        .expect("INFO commandstats")
+    else {
+        panic!("INFO did not answer a string");
+    };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What one operation sent: the client's commands, and the `EVALSHA` delta of
+/// `INFO commandstats` (whose other counters include the commands scripts run).
+struct Measured {
+    client: Vec<String>,
+    evalsha: u64,
+}
+
+/// `commands_per_operation`: session create, get, update, touch; artifact put and take;
+/// replay check; lockout failure — one command each (an `EVALSHA` or a plain read).
+/// `rotate_id` is a read and a script: the server cannot seal the record again for the
+/// new id (sealed records are bound to their id hash), so the client must read it first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_per_operation() {
+    // A server of its own: the counts must not see other tests' traffic.
+    let server = require(RedisServer::start());
+    let (mut conn, admin_addr) = admin(&server);
+    ok(
+        &mut conn,
+        &["CONFIG", "SET", "slowlog-log-slower-than", "0"],
+    );
+    ok(&mut conn, &["CONFIG", "SET", "slowlog-max-len", "1000"]);
+    let connection = RedisConnection::connect(&RedisConfig::from_url(server.url()))
+        .await
+        .expect("connect");
+    let clock = ManualClock::starting_now();
+    let config = StoreConfig::new(Namespace::random().expect("namespace"))
+        .with_clock(Arc::new(clock.clone()))
+        .with_codec(authstate_conformance::sealed_codec());
+    let stores = RedisBackend::new(connection, BackendOptions::default())
+        .open(config)
+        .expect("open");
+    let s: &Stores = &stores;
+
+    let new_session = || NewSession {
+        subject: "alice".to_owned(),
+        data: vec![7; 200],
+        lifetime: Duration::from_secs(3600),
+        idle_timeout: Some(Duration::from_secs(600)),
+    };
+    let policy = LockoutPolicy::default();
+    let not_after = |clock: &ManualClock| {
+        use authstate_core::Clock;
+        clock.now().saturating_add(Duration::from_secs(60))
+    };
+
+    // Warm-up: every operation once, so each script is loaded.
+    let warm = s.sessions.create(new_session()).await.expect("create");
+    s.sessions.get(&warm.id).await.expect("get");
+    s.sessions.touch(&warm.id).await.expect("touch");
+    s.sessions
+        .update(&warm.id, 1, b"x".to_vec())
+        .await
+        .expect("update");
+    s.sessions.rotate_id(&warm.id).await.expect("rotate");
+    s.sessions.delete(&warm.id).await.expect("delete");
+    s.sessions.list_by_subject("alice").await.expect("list");
+    s.artifacts
+        .put("warm", b"p".to_vec(), Duration::from_secs(60))
+        .await
+        .expect("put");
+    s.artifacts.take("warm").await.expect("take");
+    s.replay
+        .check_and_record("warm", not_after(&clock))
+        .await
+        .expect("replay");
+    s.lockout
+        .record_failure("warm", &policy)
+        .await
+        .expect("lockout");
+    s.state
+        .put("warm", b"v".to_vec(), Duration::from_secs(60))
+        .await
+        .expect("state put");
+    s.tokens
+        .insert(
+            "warm",
+            NewToken {
+                subject: "alice".to_owned(),
+                client_id: "c".to_owned(),
+                grant_id: Some("g".to_owned()),
+                data: b"d".to_vec(),
+                ttl: Duration::from_secs(60),
+            },
+        )
+        .await
+        .expect("token insert");
+    s.revocations
+        .revoke("warm", not_after(&clock))
+        .await
+        .expect("revoke");
+    s.registry
+        .register(
+            "alice",
+            Participant {
+                session_ref: "warm".to_owned(),
+                partner_id: "sp".to_owned(),
+                session_index: None,
+                expires_at: not_after(&clock),
+            },
+        )
+        .await
+        .expect("register");
+
+    let session = s.sessions.create(new_session()).await.expect("create");
+    let mut table: Vec<(&str, Measured)> = Vec::new();
+    // Runs one operation between a SLOWLOG RESET and the readings. Every operation has
+    // run once above, so its script is loaded and no NOSCRIPT round trip is counted.
+    macro_rules! measure {
+        ($name:expr, $op:expr) => {{
+            ok(&mut conn, &["SLOWLOG", "RESET"]);
+            let before = calls(&mut conn, "evalsha");
+            $op;
+            let after = calls(&mut conn, "evalsha");
+            let client = client_commands(&mut conn, &admin_addr);
+            table.push((
+                $name,
+                Measured {
+                    client,
+                    evalsha: after - before,
+                },
+            ));
+        }};
+    }
+    measure!(
+        "session create",
+        s.sessions.create(new_session()).await.expect("create")
+    );
+    measure!(
+        "session get",
+        s.sessions.get(&session.id).await.expect("get")
+    );
+    measure!(
+        "session update",
+        s.sessions
+            .update(&session.id, 1, vec![8; 200])
+            .await
+            .expect("update")
+    );
+    measure!(
+        "session touch",
+        s.sessions.touch(&session.id).await.expect("touch")
+    );
+    measure!(
+        "artifact put",
+        s.artifacts
+            .put("code", b"p".to_vec(), Duration::from_secs(60))
+            .await
+            .expect("put")
+    );
+    measure!(
+        "artifact take",
+        s.artifacts.take("code").await.expect("take")
+    );
+    measure!(
+        "replay check",
+        s.replay
+            .check_and_record("jti", not_after(&clock))
+            .await
+            .expect("replay")
+    );
+    measure!(
+        "lockout failure",
+        s.lockout
+            .record_failure("user", &policy)
+            .await
+            .expect("lockout")
+    );
+    // Not in the one-command list; reported for the record.
+    let rotated_table_start = table.len();
+    measure!(
+        "session rotate_id",
+        s.sessions.rotate_id(&session.id).await.expect("rotate")
+    );
+    measure!(
+        "session delete",
+        s.sessions.delete(&warm.id).await.expect("delete")
+    );
+    measure!(
+        "list_by_subject",
+        s.sessions.list_by_subject("alice").await.expect("list")
+    );
+    measure!(
+        "lockout status",
+        s.lockout.status("user").await.expect("status")
+    );
+    measure!("state get", s.state.get("warm").await.expect("state get"));
+    measure!(
+        "state put",
+        s.state
+            .put("warm", b"v2".to_vec(), Duration::from_secs(60))
+            .await
+            .expect("state put")
+    );
+    measure!("token get", s.tokens.get("warm").await.expect("token get"));
+    measure!(
+        "is_revoked",
+        s.revocations
+            .is_revoked("warm", "alice", Timestamp::from_millis(0))
+            .await
+            .expect("is_revoked")
+    );
+    measure!(
+        "revoke",
+        s.revocations
+            .revoke("other", not_after(&clock))
+            .await
+            .expect("revoke")
+    );
+    measure!(
+        "registry participants",
+        s.registry
+            .participants("alice")
+            .await
+            .expect("participants")
+    );
+
+    for (name, m) in &table {
+        println!(
+            "{name:>22}: {} client command(s) {:?}, EVALSHA delta {}",
+            m.client.len(),
+            m.client,
+            m.evalsha
+        );
+    }
+    for (name, m) in &table[..rotated_table_start] {
+        assert_eq!(
+            m.client.len(),
+            1,
+            "{name} sent {:?}, expected exactly one command",
+            m.client
+        );
+        assert!(
+            m.evalsha <= 1,
+            "{name}: commandstats counted {} EVALSHA",
+            m.evalsha
+        );
+    }
+    let (_, rotate) = &table[rotated_table_start];
+    assert_eq!(
+        rotate.client,
+        vec!["HMGET".to_owned(), "EVALSHA".to_owned()],
+        "rotate_id reads, then moves in one script"
+    );
+}
+
+/// `server_evicts_what_has_a_ttl`: with a grace of zero, every key written for records
+/// with a TTL (records, purge and owner indexes) is gone from the server shortly after
+/// the records expire in real time, without any purge. (Reads never depend on it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_evicts_what_has_a_ttl() {
+    let harness = common::RedisHarness::shared(BackendOptions {
+        server_expiry_grace: Duration::ZERO,
+        ..BackendOptions::default()
+    });
+    let namespace = Namespace::random().expect("namespace");
+    // The system clock: server TTLs and the store's clock agree.
+    let stores = harness
+        .open(StoreConfig::new(namespace.clone()))
+        .await
+        .expect("open");
+    let ttl = Duration::from_millis(300);
+    stores
+        .sessions
+        .create(NewSession {
+            subject: "alice".to_owned(),
+            data: b"d".to_vec(),
+            lifetime: ttl,
+            idle_timeout: None,
+        })
+        .await
+        .expect("create");
+    stores
+        .artifacts
+        .put("code", b"p".to_vec(), ttl)
+        .await
+        .expect("put");
+    stores
+        .state
+        .put("state", b"v".to_vec(), ttl)
+        .await
+        .expect("state");
+    let not_after = authstate_core::SystemClock.now_plus(ttl);
+    stores
+        .replay
+        .check_and_record("jti", not_after)
+        .await
+        .expect("replay");
+    stores
+        .lockout
+        .record_failure(
+            "user",
+            &LockoutPolicy {
+                max_failures: 5,
+                failure_window: ttl,
+                lockout_duration: ttl,
+            },
+        )
+        .await
+        .expect("lockout");
+    stores
+        .tokens
+        .insert(
+            "token",
+            NewToken {
+                subject: "alice".to_owned(),
+                client_id: "c".to_owned(),
+                grant_id: Some("g".to_owned()),
+                data: b"d".to_vec(),
+                ttl,
+            },
+        )
+        .await
+        .expect("token");
+    stores
+        .registry
+        .register(
+            "alice",
+            Participant {
+                session_ref: "ref".to_owned(),
+                partner_id: "sp".to_owned(),
+                session_index: None,
+                expires_at: not_after,
+            },
+        )
+        .await
+        .expect("register");
+    let written = harness
+        .dump(&namespace)
+        .await
+        .expect("dump")
+        .expect("dumps");
+    assert!(
+        written.len() >= 14,
+        "expected records and their indexes, got {} keys",
+        written.len()
+    );
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let left = harness
+            .dump(&namespace)
+            .await
+            .expect("dump")
+            .expect("dumps");
+        if left.is_empty() {
+            return;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let keys: Vec<String> = left
+                .iter()
+                .map(|e| String::from_utf8_lossy(&e.key).into_owned())
+                .collect();
+            panic!("10 s after their expiry the server still holds {keys:?}");
+        }
+    }
+}
+
+trait NowPlus {
+    fn now_plus(&self, d: Duration) -> Timestamp;
+}
+
+impl NowPlus for authstate_core::SystemClock {
+    fn now_plus(&self, d: Duration) -> Timestamp {
+        use authstate_core::Clock;
+        self.now().saturating_add(d)
+    }
+}
+
+/// Opens the stores on `url` with `options`, a fresh namespace and the system clock;
+/// commands time out after a second.
+async fn open_on(url: &str, options: BackendOptions) -> Stores {
+    let mut config = RedisConfig::from_url(url);
+    config.timeout = Duration::from_secs(1);
+    let connection = RedisConnection::connect(&config).await.expect("connect");
+    RedisBackend::new(connection, options)
+        .open(StoreConfig::new(Namespace::random().expect("namespace")))
+        .expect("open")
+}
+
+fn new_session(subject: &str) -> NewSession {
+    NewSession {
+        subject: subject.to_owned(),
+        data: b"claims".to_vec(),
+        lifetime: Duration::from_secs(3600),
+        idle_timeout: None,
+    }
+}
+
+/// Waits until `replica` reports its link to the primary up.
+fn wait_for_link(replica: &RedisServer) {
+    let started = Instant::now();
+    loop {
+        let mut conn = RespConn::connect(replica.addr()).expect("replica connection");
+        if let Ok(RespReply::Bulk(Some(info))) = conn.command(&["INFO", "replication"])
+            && String::from_utf8_lossy(&info).contains("master_link_status:up")
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the replica did not connect to its primary within 10 s:\n{}",
+            replica.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `durable_writes_wait_for_a_replica`: with durable writes, a write returns once a
+/// replica has it; with the replica gone, writes fail `Unavailable` within the timeout
+/// (the primary has the write, but it could be lost in a failover), and reads go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_writes_wait_for_a_replica() {
+    use authstate_backend_redis::DurableWrites;
+    use authstate_core::ErrorKind;
+
+    // No diskless-sync delay: the replica gets its first copy at once.
+    let primary = require(RedisServer::start_with(authstate_testkit::RedisOptions {
+        extra_args: vec!["--repl-diskless-sync-delay".to_owned(), "0".to_owned()],
+        ..Default::default()
+    }));
+    let replica = require(RedisServer::start_with(authstate_testkit::RedisOptions {
+        extra_args: vec![
+            "--replicaof".to_owned(),
+            "127.0.0.1".to_owned(),
+            primary.port().to_string(),
+        ],
+        ..Default::default()
+    }));
+    wait_for_link(&replica);
+    let timeout = Duration::from_millis(300);
+    let stores = open_on(
+        &primary.url(),
+        BackendOptions {
+            durable_writes: Some(DurableWrites {
+                replicas: 1,
+                timeout,
+            }),
+            ..BackendOptions::default()
+        },
+    )
+    .await;
+    let session = stores
+        .sessions
+        .create(new_session("alice"))
+        .await
+        .expect("a durable write with a live replica");
+    stores
+        .artifacts
+        .put("code", b"p".to_vec(), Duration::from_secs(60))
+        .await
+        .expect("put");
+    // Acknowledged means on the replica already.
+    let mut on_replica = RespConn::connect(replica.addr()).expect("replica connection");
+    match on_replica
+        .command(&["DBSIZE"])
+        .expect("DBSIZE on the replica")
+    {
+        RespReply::Integer(n) if n >= 4 => {}
+        other => panic!("the replica does not hold the acknowledged writes: {other:?}"),
+    }
+
+    drop(on_replica);
+    drop(replica);
+    // The primary notices the replica is gone only when its link drops; until then WAIT
+    // still counts nothing new, so the next write times out either way.
+    let started = Instant::now();
+    let refused = stores.sessions.create(new_session("alice")).await;
+    match refused {
+        Err(e) if e.kind() == ErrorKind::Unavailable => {
+            assert!(e.to_string().contains("replicas acknowledged"), "{e}");
+        }
+        other => panic!("a write no replica acknowledged must be Unavailable: {other:?}"),
+    }
+    assert!(
+        started.elapsed() < timeout + Duration::from_secs(2),
+        "the refused write took {:?}",
+        started.elapsed()
+    );
+    // Reads do not wait.
+    assert!(
+        stores
+            .sessions
+            .get(&session.id)
+            .await
+            .expect("get")
+            .is_some(),
+        "the session written durably is gone"
+    );
+}
+
+/// `scripts_reload_after_flush`: after the server forgets its scripts (a restart, a
+/// failover to a replica that never saw them, `SCRIPT FLUSH`), every operation loads
+/// its script again instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_reload_after_flush() {
+    let server = require(RedisServer::start());
+    let stores = open_on(&server.url(), BackendOptions::default()).await;
+    let session = stores
+        .sessions
+        .create(new_session("alice"))
+        .await
+        .expect("create");
+    let mut admin = RespConn::connect(server.addr()).expect("admin");
+    ok(&mut admin, &["SCRIPT", "FLUSH"]);
+    assert!(
+        stores
+            .sessions
+            .touch(&session.id)
+            .await
+            .expect("touch after SCRIPT FLUSH")
+            .is_some()
+    );
+    stores
+        .sessions
+        .create(new_session("alice"))
+        .await
+        .expect("create after SCRIPT FLUSH");
+    assert_eq!(
+        stores
+            .sessions
+            .list_by_subject("alice")
+            .await
+            .expect("list")
+            .len(),
+        2
+    );
+}
+
+/// `server_gone_fails_closed`: with the server gone, reads and writes are
+/// `Unavailable` — never "unknown", "fresh", "not revoked" or "no failures".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_gone_fails_closed() {
+    use authstate_core::{Clock, ErrorKind, SystemClock};
+
+    let server = require(RedisServer::start());
+    let stores = open_on(&server.url(), BackendOptions::default()).await;
+    let session = stores
+        .sessions
+        .create(new_session("alice"))
+        .await
+        .expect("create");
+    drop(server);
+    let unavailable = |what: &str, kind: Option<ErrorKind>| {
+        assert_eq!(
+            kind,
+            Some(ErrorKind::Unavailable),
+            "{what} with the server gone"
+        );
+    };
+    let in_a_minute = SystemClock.now().saturating_add(Duration::from_secs(60));
+    unavailable(
+        "session get",
+        stores
+            .sessions
+            .get(&session.id)
+            .await
+            .err()
+            .map(|e| e.kind()),
+    );
+    unavailable(
+        "replay check",
+        stores
+            .replay
+            .check_and_record("jti", in_a_minute)
+            .await
+            .err()
+            .map(|e| e.kind()),
+    );
+    unavailable(
+        "is_revoked",
+        stores
+            .revocations
+            .is_revoked("sri", "alice", Timestamp::from_millis(0))
+            .await
+            .err()
+            .map(|e| e.kind()),
+    );
+    unavailable(
+        "artifact take",
+        stores.artifacts.take("code").await.err().map(|e| e.kind()),
+    );
+    unavailable(
+        "lockout status",
+        stores.lockout.status("user").await.err().map(|e| e.kind()),
+    );
+}
+
+/// Runs `op(task, i)` for `i` in `0..per_task` on each of `tasks` tasks at once and
+/// returns operations per second.
+async fn rate<F, Fut>(tasks: usize, per_task: usize, op: F) -> f64
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let op = Arc::new(op);
+    let barrier = Arc::new(tokio::sync::Barrier::new(tasks + 1));
+    let mut handles = Vec::with_capacity(tasks);
+    for task in 0..tasks {
+        let op = op.clone();
+        let barrier = barrier.clone();
+        handles.push(tokio::spawn(async move {
+            barrier.wait().await;
+            for i in 0..per_task {
+                op(task, i).await;
+            }
+        }));
+    }
+    barrier.wait().await;
+    let started = Instant::now();
+    for h in handles {
+        h.await.expect("benchmark task");
+    }
+    (tasks * per_task) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// `benchmark_table`: the numbers of `BENCHMARKS.md`, against a redis-server of its own
+/// in this process: throughput at 8 concurrent tasks over one multiplexed connection,
+/// as a ratio to plain `SET`/`GET` of a same-size value through the same client;
+/// memory per session; the cost of AES-256-GCM. Run it in release mode:
+/// `cargo nextest run --release -p authstate-backend-redis --test conformance_standalone --run-ignored only benchmark_table --no-capture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run on purpose, in release mode"]
+async fn benchmark_table() {
+    use authstate_core::Clock;
+
+    const TASKS: usize = 8;
+    const PER_TASK: usize = 2_500;
+    let server = require(RedisServer::start());
+    let connection = RedisConnection::connect(&RedisConfig::from_url(server.url()))
+        .await
+        .expect("connect");
+    let open = |sealed: bool| {
+        let namespace = Namespace::random().expect("namespace");
+        let mut config = StoreConfig::new(namespace.clone());
+        if sealed {
+            config = config.with_codec(authstate_conformance::sealed_codec());
+        }
+        let stores = RedisBackend::new(connection.clone(), BackendOptions::default())
+            .open(config)
+            .expect("open");
+        (stores, namespace)
+    };
+    let payload = Arc::new(vec![b'x'; 200]);
+    let session_of = |payload: &Arc<Vec<u8>>, subject: String| NewSession {
+        subject,
+        data: payload.as_ref().clone(),
+        lifetime: Duration::from_secs(3600),
+        idle_timeout: Some(Duration::from_secs(1800)),
+    };
+
+    // Plain SET and GET of a 200-byte value through the same client.
+    let raw_set = {
+        let conn = connection.clone();
+        let payload = payload.clone();
+        rate(TASKS, PER_TASK, move |t, i| {
+            let mut conn = conn.clone();
+            let payload = payload.clone();
+            async move {
+                let _: () = redis::cmd("SET")
+                    .arg(format!("raw:{t}:{i}"))
+                    .arg(payload.as_slice())
+                    .query_async(&mut conn)
+                    .await
+                    .expect("SET");
+            }
+        })
+        .await
+    };
+    let raw_get = {
+        let conn = connection.clone();
+        rate(TASKS, PER_TASK, move |t, i| {
+            let mut conn = conn.clone();
+            async move {
+                let _: Vec<u8> = redis::cmd("GET")
+                    .arg(format!("raw:{t}:{i}"))
+                    .query_async(&mut conn)
+                    .await
+                    .expect("GET");
+            }
+        })
+        .await
+    };
+
+    let mut rows: Vec<(&str, f64, f64)> = Vec::new();
+    let mut sealing: Vec<(&str, f64)> = Vec::new();
+    for sealed in [false, true] {
+        let (stores, _) = open(sealed);
+        // One session per task for get and update.
+        let mut ids = Vec::new();
+        for t in 0..TASKS {
+            let s = stores
+                .sessions
+                .create(session_of(&payload, format!("user-{t}")))
+                .await
+                .expect("create");
+            ids.push(s.id);
+        }
+        let ids = Arc::new(ids);
+        let create = {
+            let (st, p) = (stores.clone(), payload.clone());
+            rate(TASKS, PER_TASK, move |t, _| {
+                let (st, new) = (st.clone(), session_of(&p, format!("user-{t}")));
+                async move {
+                    st.sessions.create(new).await.expect("create");
+                }
+            })
+            .await
+        };
+        let get = {
+            let (st, ids) = (stores.clone(), ids.clone());
+            rate(TASKS, PER_TASK, move |t, _| {
+                let (st, ids) = (st.clone(), ids.clone());
+                async move {
+                    st.sessions.get(&ids[t]).await.expect("get").expect("live");
+                }
+            })
+            .await
+        };
+        let update = {
+            let (st, ids, p) = (stores.clone(), ids.clone(), payload.clone());
+            rate(TASKS, PER_TASK, move |t, i| {
+                let (st, ids, data) = (st.clone(), ids.clone(), p.as_ref().clone());
+                async move {
+                    st.sessions
+                        .update(&ids[t], i as u64 + 1, data)
+                        .await
+                        .expect("update");
+                }
+            })
+            .await
+        };
+        if !sealed {
+            let artifact = {
+                let (st, p) = (stores.clone(), payload.clone());
+                rate(TASKS, PER_TASK, move |t, i| {
+                    let (st, p) = (st.clone(), p.as_ref().clone());
+                    async move {
+                        let handle = format!("code-{t}-{i}");
+                        st.artifacts
+                            .put(&handle, p, Duration::from_secs(60))
+                            .await
+                            .expect("put");
+                        st.artifacts.take(&handle).await.expect("take");
+                    }
+                })
+                .await
+            };
+            let replay = {
+                let st = stores.clone();
+                rate(TASKS, PER_TASK, move |t, i| {
+                    let st = st.clone();
+                    async move {
+                        let not_after = authstate_core::SystemClock
+                            .now()
+                            .saturating_add(Duration::from_secs(300));
+                        st.replay
+                            .check_and_record(&format!("jti-{t}-{i}"), not_after)
+                            .await
+                            .expect("replay");
+                    }
+                })
+                .await
+            };
+            let lockout = {
+                let st = stores.clone();
+                rate(TASKS, PER_TASK, move |t, i| {
+                    let st = st.clone();
+                    async move {
+                        st.lockout
+                            .record_failure(
+                                &format!("user-{t}-{}", i % 50),
+                                &LockoutPolicy::default(),
+                            )
+                            .await
+                            .expect("lockout");
+                    }
+                })
+                .await
+            };
+            rows.push(("session create", create, create / raw_set));
+            rows.push(("session get", get, get / raw_get));
+            rows.push(("session update", update, update / raw_set));
+            // A put and a take against a SET and a GET.
+            let pair = 1.0 / (1.0 / raw_set + 1.0 / raw_get);
+            rows.push(("artifact put+take", artifact, artifact / pair));
+            rows.push(("replay check", replay, replay / raw_set));
+            rows.push(("lockout failure", lockout, lockout / raw_set));
+            sealing.push(("session create", create));
+            sealing.push(("session get", get));
+            sealing.push(("session update", update));
+        } else {
+            for (name, plain) in sealing.iter_mut() {
+                let with_aes = match *name {
+                    "session create" => create,
+                    "session get" => get,
+                    _ => update,
+                };
+                *plain = with_aes / *plain;
+            }
+        }
+    }
+
+    // Memory: one session with 200 bytes of data, plaintext and sealed.
+    let mut admin = RespConn::connect(server.addr()).expect("admin");
+    let mut memory = Vec::new();
+    for sealed in [false, true] {
+        let (stores, namespace) = open(sealed);
+        let before = used_memory(&mut admin);
+        const N: usize = 2_000;
+        for i in 0..N {
+            stores
+                .sessions
+                .create(session_of(&payload, format!("mem-{i}")))
+                .await
+                .expect("create");
+        }
+        let all_in = (used_memory(&mut admin) - before) as f64 / N as f64;
+        // Any one session record (the hashes under the session tags; indexes are sorted
+        // sets).
+        let pattern = format!("as:{}:{{ses:*", namespace.as_str());
+        let key = match admin
+            .command(&[
+                "SCAN", "0", "MATCH", &pattern, "COUNT", "100000", "TYPE", "hash",
+            ])
+            .expect("SCAN")
+        {
+            RespReply::Array(Some(mut reply)) => match reply.pop() {
+                Some(RespReply::Array(Some(keys))) => match keys.into_iter().next() {
+                    Some(RespReply::Bulk(Some(k))) => String::from_utf8_lossy(&k).into_owned(),
+                    other => panic!("SCAN found no session: {other:?}"),
+                },
+                other => panic!("SCAN answered {other:?}"),
+            },
+            other => panic!("SCAN answered {other:?}"),
+        };
+        let usage = match admin
+            .command(&["MEMORY", "USAGE", &key])
+            .expect("MEMORY USAGE")
+        {
+            RespReply::Integer(n) => n,
+            other => panic!("MEMORY USAGE answered {other:?}"),
+        };
+        memory.push((sealed, usage, all_in));
+    }
+
+    println!("\n| operation | ops/s (8 tasks) | ratio to plain SET/GET |");
+    println!("|-----------|-----------------|------------------------|");
+    println!("| plain SET (200 B) | {raw_set:.0} | 1.00 |");
+    println!("| plain GET (200 B) | {raw_get:.0} | 1.00 |");
+    for (name, ops, ratio) in &rows {
+        println!("| {name} | {ops:.0} | {ratio:.2} |");
+    }
+    println!("\n| AES-256-GCM sealing | throughput sealed / plaintext |");
+    println!("|---------------------|-------------------------------|");
+    for (name, ratio) in &sealing {
+        println!("| {name} | {ratio:.2} |");
+    }
+    println!("\n| session, 200 B data | MEMORY USAGE of the record | all keys, per session |");
+    println!("|---------------------|---------------------------|-----------------------|");
+    for (sealed, usage, all_in) in &memory {
+        let codec = if *sealed { "AES-256-GCM" } else { "plaintext" };
+        println!("| {codec} | {usage} B | {all_in:.0} B |");
+    }
+}
+
+fn used_memory(admin: &mut RespConn) -> i64 {
+    let RespReply::Bulk(Some(info)) = admin.command(&["INFO", "memory"]).expect("INFO memory")
+    else {
+        panic!("INFO did not answer a string");
+    };
+    String::from_utf8_lossy(&info)
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("used_memory")
+}
