@@ -67,7 +67,9 @@ pub use ldap::SlapdTls;
 pub use process::{Launcher, NativeServer, Program, ServerDir};
 pub use provider::{Origin, ServerKind, TestServer, external_url, redis, redis_with};
 pub use redis::{AclUser, RedisOptions, RedisServer, RespConn, RespReply};
-pub use sql::{SqlDatabase, SqliteFile, mysql_database, postgres_database, sqlite_file};
+pub use sql::{
+    PostgresServer, SqlDatabase, SqliteFile, mysql_database, postgres_database, sqlite_file,
+};
 pub use redis_cluster::{ClusterNode, ClusterOptions, RedisCluster};
 pub use redis_sentinel::{RedisSentinelSet, SentinelOptions};
 pub use redis_tls::{TlsFiles, TlsMaterial, TlsRedisOptions, TlsRedisServer};

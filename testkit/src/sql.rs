@@ -38,7 +38,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
 
 use crate::error::{Result, TestkitError};
-use crate::process::Program;
+use crate::process::{NativeServer, Program};
 use crate::provider::{Origin, ServerKind, env_lookup, external_url};
 
 /// Test databases older than this many hours are dropped when a new one is created.
@@ -55,14 +55,26 @@ const MYSQL: Program = Program::new("mysql", "mariadb-client");
 const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const LOCAL_MARIADB: &str = "mysql://root@127.0.0.1:3306/mysql";
 
-/// A database created for this test run on a PostgreSQL or MariaDB server.
-#[derive(Debug, Clone)]
+/// A database created for this test run on a PostgreSQL or MariaDB server. `Debug`
+/// leaves the password out.
+#[derive(Clone)]
 pub struct SqlDatabase {
     kind: ServerKind,
     origin: Origin,
     name: String,
     url: String,
     admin: ServerUrl,
+}
+
+impl std::fmt::Debug for SqlDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlDatabase")
+            .field("kind", &self.kind)
+            .field("origin", &self.origin)
+            .field("name", &self.name)
+            .field("server", &self.admin)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SqlDatabase {
@@ -536,6 +548,194 @@ fn encode(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A private PostgreSQL server on a free `127.0.0.1` port with password (SCRAM)
+/// authentication, stopped on drop: for tests that need what the shared server (trust
+/// authentication) cannot show, such as a wrong password being refused.
+///
+/// PostgreSQL refuses to run as root: when the tests run as root, `initdb` and `postgres`
+/// run as the `postgres` user through `setpriv` (which `exec`s, so the server is the
+/// process the kit stops). `Debug` leaves the password out.
+pub struct PostgresServer {
+    server: NativeServer,
+    user: String,
+    password: String,
+}
+
+const POSTGRES: Program = Program::new("postgres", "postgresql").also_in(POSTGRES_DIRS);
+const INITDB: Program = Program::new("initdb", "postgresql").also_in(POSTGRES_DIRS);
+const PG_ISREADY: Program = Program::new("pg_isready", "postgresql-client").also_in(POSTGRES_DIRS);
+const SETPRIV: Program = Program::new("setpriv", "util-linux");
+const POSTGRES_DIRS: &[&str] = &[
+    "/usr/lib/postgresql/17/bin",
+    "/usr/lib/postgresql/16/bin",
+    "/usr/lib/postgresql/15/bin",
+];
+
+impl std::fmt::Debug for PostgresServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresServer")
+            .field("port", &self.server.port())
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresServer {
+    /// Starts a server whose superuser `user` logs in with `password`.
+    pub fn start(user: &str, password: &str) -> Result<Self> {
+        let postgres = POSTGRES.locate()?;
+        let initdb = INITDB.locate()?;
+        let probe_exe = PG_ISREADY.locate()?;
+        let as_root = running_as_root()?;
+        let ids = if as_root { Some(postgres_ids()?) } else { None };
+        let program = if as_root { SETPRIV } else { POSTGRES };
+        let server = NativeServer::launch(program)
+            .ready_timeout(Duration::from_secs(30))
+            .start(
+                |dir| {
+                    let data = dir.path().join("data");
+                    let pwfile = dir.write("pwfile", format!("{password}\n"))?;
+                    std::fs::create_dir(&data)
+                        .map_err(|e| TestkitError::io(format!("creating {}", data.display()), e))?;
+                    let mut prefix: Vec<std::ffi::OsString> = Vec::new();
+                    if let Some((uid, gid)) = ids {
+                        use std::os::unix::fs::PermissionsExt as _;
+                        std::fs::set_permissions(
+                            dir.path(),
+                            std::fs::Permissions::from_mode(0o755),
+                        )
+                        .map_err(|e| TestkitError::io("opening the server directory", e))?;
+                        for path in [&data, &pwfile] {
+                            std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| {
+                                TestkitError::io(format!("chown {}", path.display()), e)
+                            })?;
+                        }
+                        prefix = vec![
+                            format!("--reuid={uid}").into(),
+                            format!("--regid={gid}").into(),
+                            "--clear-groups".into(),
+                            "--".into(),
+                        ];
+                    }
+                    let mut init = prefix.clone();
+                    init.push(initdb.clone().into());
+                    for a in [
+                        "--no-sync",
+                        "--encoding=UTF8",
+                        "--auth=scram-sha-256",
+                        "--username",
+                        user,
+                        "--pgdata",
+                    ] {
+                        init.push(a.into());
+                    }
+                    init.push(data.clone().into());
+                    init.push(format!("--pwfile={}", pwfile.display()).into());
+                    if as_root {
+                        dir.run_tool(&SETPRIV, &init)?;
+                    } else {
+                        dir.run_tool(&INITDB, &init)?;
+                    }
+                    let mut args = prefix;
+                    if as_root {
+                        args.push(postgres.clone().into());
+                    }
+                    args.push("-D".into());
+                    args.push(data.into());
+                    args.push("-p".into());
+                    args.push(dir.port().to_string().into());
+                    for setting in [
+                        "listen_addresses=127.0.0.1",
+                        "unix_socket_directories=",
+                        "fsync=off",
+                        "max_connections=50",
+                    ] {
+                        args.push("-c".into());
+                        args.push(setting.into());
+                    }
+                    Ok(args)
+                },
+                |addr| {
+                    let status = Command::new(&probe_exe)
+                        .arg("--quiet")
+                        .arg(format!("--host={}", addr.ip()))
+                        .arg(format!("--port={}", addr.port()))
+                        .stdin(Stdio::null())
+                        .status()?;
+                    if status.success() {
+                        Ok(())
+                    } else {
+                        Err(io::Error::other(format!("pg_isready: {status}")))
+                    }
+                },
+            )?;
+        Ok(PostgresServer {
+            server,
+            user: user.to_owned(),
+            password: password.to_owned(),
+        })
+    }
+
+    /// `postgres://user:password@127.0.0.1:port/postgres`.
+    pub fn url(&self) -> String {
+        self.url_with_password(&self.password)
+    }
+
+    /// The URL with another password (a wrong one, for tests).
+    pub fn url_with_password(&self, password: &str) -> String {
+        format!(
+            "postgres://{}:{}@127.0.0.1:{}/postgres",
+            encode(&self.user),
+            encode(password),
+            self.server.port()
+        )
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.server.port()
+    }
+
+    /// The process (for its log).
+    pub fn native(&self) -> &NativeServer {
+        &self.server
+    }
+}
+
+/// Whether this process runs as root: the owner of a directory it creates says so.
+fn running_as_root() -> Result<bool> {
+    use std::os::unix::fs::MetadataExt as _;
+    let probe = tempfile::Builder::new()
+        .prefix("authstate-testkit-whoami-")
+        .tempdir()
+        .map_err(|e| TestkitError::io("creating a temporary directory", e))?;
+    let meta = std::fs::metadata(probe.path())
+        .map_err(|e| TestkitError::io("reading a temporary directory", e))?;
+    Ok(meta.uid() == 0)
+}
+
+/// The `postgres` user's uid and gid, from `/etc/passwd`.
+fn postgres_ids() -> Result<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd")
+        .map_err(|e| TestkitError::io("reading /etc/passwd", e))?;
+    passwd
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            match fields.as_slice() {
+                ["postgres", _, uid, gid, ..] => Some((uid.parse().ok()?, gid.parse().ok()?)),
+                _ => None,
+            }
+        })
+        .ok_or_else(|| TestkitError::NotInstalled {
+            program: "the postgres user".to_owned(),
+            packages: "postgresql".to_owned(),
+            also_searched: " (PostgreSQL refuses to run as root; the kit runs it as \
+                            `postgres`)"
+                .to_owned(),
+        })
 }
 
 /// A temporary SQLite database file, removed with its directory on drop.
