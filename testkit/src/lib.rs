@@ -56,20 +56,20 @@ pub mod ldap;
 pub mod process;
 pub mod provider;
 pub mod redis;
-pub mod sql;
 pub mod redis_cluster;
 pub mod redis_sentinel;
 pub mod redis_tls;
+pub mod sql;
 
 pub use error::{Result, TestkitError, require};
-pub use ldap::{Slapd, SlapdOptions};
 pub use ldap::SlapdTls;
+pub use ldap::{Slapd, SlapdOptions};
 pub use process::{Launcher, NativeServer, Program, ServerDir};
 pub use provider::{Origin, ServerKind, TestServer, external_url, redis, redis_with};
 pub use redis::{AclUser, RedisOptions, RedisServer, RespConn, RespReply};
-pub use sql::{
-    PostgresServer, SqlDatabase, SqliteFile, mysql_database, postgres_database, sqlite_file,
-};
 pub use redis_cluster::{ClusterNode, ClusterOptions, RedisCluster};
 pub use redis_sentinel::{RedisSentinelSet, SentinelOptions};
 pub use redis_tls::{TlsFiles, TlsMaterial, TlsRedisOptions, TlsRedisServer};
+pub use sql::{
+    PostgresServer, SqlDatabase, SqliteFile, mysql_database, postgres_database, sqlite_file,
+};
