@@ -60,6 +60,12 @@ pub struct DurableWrites {
     /// How many replicas must acknowledge a write (at least 1).
     pub replicas: u32,
     /// How long to wait for them (more than zero: `WAIT` with 0 would block forever).
+    /// Keep it below the connection's response timeout, or the client gives up first
+    /// (also `Unavailable`, but without saying that replicas were missing).
+    ///
+    /// Right after a replica attaches, the primary streams writes to it only from its
+    /// first acknowledgement (up to a second after a diskless sync): writes in that
+    /// window fail `Unavailable`.
     pub timeout: Duration,
 }
 

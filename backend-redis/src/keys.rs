@@ -19,7 +19,7 @@
 //!
 //! | key | type | content | server TTL |
 //! |-----|------|---------|------------|
-//! | `as:<ns>:{ses:<bb>}<id>` | hash | `m` sealed meta (subject, created, lifetime, idle), `d` sealed data, `e` absolute expiry, `i` idle timeout (0: none), `a` last activity, `v` version | effective expiry + grace |
+//! | `as:<ns>:{ses:<bb>}<id>` | string | a 37-byte header (absolute end, idle timeout, last activity, version, meta length), the sealed meta (subject, created, absolute end, idle timeout), the sealed data | effective expiry + grace |
 //! | `as:<ns>:{ses:<bb>}:x` | zset | session id hash → effective expiry (purge) | latest member + grace |
 //! | `as:<ns>:{ses:<bb>}:a` | zset | session id hash → last activity (purge, `LastActivity`) | as `:x` |
 //! | `as:<ns>:{ses:<bb>}:sub:<subject>` | zset | session id hash → absolute expiry (subject index; `<bb>` from the subject) | latest member + grace |
@@ -45,9 +45,16 @@
 //! | `as:<ns>:lease:<name>` | hash | `h` holder, `e` expiry | expiry + grace |
 //!
 //! "Grace" is [`crate::BackendOptions::server_expiry_grace`]; server TTLs are set with
-//! `PEXPIRE` to the record's remaining life *by the store's clock* plus the grace, so a
-//! skew between the node's clock and the server's never makes Redis drop a record the
-//! store still calls live. Reads decide expiry with the store's clock alone.
+//! `PEXPIRE` to the record's remaining life *by the store's clock* plus the grace (the
+//! same instant as `PEXPIREAT expiry + grace` when the clocks agree), so a skew between
+//! the node's clock and the server's never makes Redis drop a record the store still
+//! calls live. Index TTLs are only ever extended, by a quarter more than needed so that
+//! most writes need not extend them. Reads decide expiry with the store's clock alone.
+//!
+//! Session records, the most numerous, are strings and not hashes: a hash holding a
+//! field over 64 bytes loses Redis's compact encoding (`listpack`) and takes about twice
+//! the memory. Artifacts, state values and tokens are still hashes, and pay that when
+//! their payload passes 64 bytes; packing them like sessions would save it.
 //!
 //! # Why revocations live in one slot per namespace
 //!

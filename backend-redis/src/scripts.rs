@@ -3,9 +3,10 @@
 //! server answers `NOSCRIPT`, e.g. after a restart or failover).
 //!
 //! The sources live in `src/scripts/*.lua`, each with a header saying its `KEYS`, `ARGV`
-//! and reply; `common.lua` is prepended to each (helpers for TTLs and indexes). They
-//! depend on nothing but Redis 7.0 commands, so another client library (a `fred`
-//! transport) can run the same scripts over the same keys.
+//! and reply; `common.lua` is prepended to each (helpers for TTLs, indexes and the
+//! session record's header). They depend on nothing but Redis 7.0 commands and the
+//! `struct` library of Redis's Lua, so another client library (a `fred` transport) can
+//! run the same scripts over the same keys.
 //!
 //! Rules every script keeps:
 //!

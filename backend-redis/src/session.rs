@@ -1,16 +1,24 @@
-//! [`SessionStore`] on Redis: one hash per session under the keyed hash of its id, in
+//! [`SessionStore`] on Redis: one string per session under the keyed hash of its id, in
 //! its bucket's purge indexes, and listed in its subject's index.
 //!
-//! A session is stored as two sealed parts and a few plaintext numbers:
+//! A session record is a fixed header and two sealed parts:
 //!
-//! - `m`, the meta (subject, created, absolute end, idle timeout), sealed once at
-//!   `create` (and again by `rotate_id`, for the new id);
-//! - `d`, the data, sealed for its version, so `update` can replace it without reading
-//!   the session first (the version in the associated data also authenticates the
-//!   plaintext `v`);
-//! - `e`, `i`, `a`, `v`: absolute end, idle timeout, last activity and version, which the
-//!   scripts compare and change without the keyring: `touch` sets `a`, `update` checks
-//!   and bumps `v`. `e` and `i` are checked against the sealed meta on every read.
+//! ```text
+//! 0x01 | e: i64 | i: i64 | a: i64 | v: i64 | meta length: u32 | meta | data
+//! ```
+//!
+//! (big-endian; `e` absolute end, `i` idle timeout or 0, `a` last activity, `v`
+//! version, all in ms by the store's clock). The scripts read and change the header
+//! without the keyring — `touch` writes `a` in place (`SETRANGE`), `update` checks and
+//! bumps `v` — and every read checks `e` and `i` against the sealed meta:
+//!
+//! - the meta (subject, created, absolute end, idle timeout) is sealed once at `create`
+//!   (and again by `rotate_id`, for the new id);
+//! - the data is sealed for its version, so `update` can replace it without reading the
+//!   session first (the version in the associated data also authenticates `v`).
+//!
+//! One string and not a hash: a hash holding a 200-byte field loses Redis's compact
+//! encoding and takes more than twice the memory.
 //!
 //! Every sealed part is bound to the session's id hash (and part name), so a part moved
 //! to another session fails to open; that is also why `rotate_id` reads the session and
@@ -20,10 +28,10 @@
 //! | operation | commands |
 //! |-----------|----------|
 //! | `create` | 1 script (`session_create`) |
-//! | `get` | 1 `HMGET` |
+//! | `get` | 1 `GET` |
 //! | `touch` | 1 script |
 //! | `update` | 1 script (+1 during a keyring migration, to reseal the meta) |
-//! | `rotate_id` | `HMGET` + 1 script |
+//! | `rotate_id` | `GET` + 1 script |
 //! | `delete` | 1 script |
 //! | `list_by_subject` | 2 scripts (learn the members, then read them all) |
 //! | `delete_by_subject` | 2 scripts (learn the members, then delete them all) |
@@ -86,32 +94,64 @@ impl Meta {
     }
 }
 
-/// A session's stored fields, as `HMGET m d e i a v` returns them.
-struct Fields {
-    m: Vec<u8>,
-    d: Vec<u8>,
+/// The length of a record's header: format byte, four `i64`s, the meta's length.
+const HEADER_LEN: usize = 37;
+
+/// A session record's parts, as stored.
+struct Fields<'a> {
     e: i64,
     i: i64,
     a: i64,
     v: u64,
+    m: &'a [u8],
+    d: &'a [u8],
 }
 
-impl Fields {
-    /// The fields from a 6-element reply; `None` when the session is not stored.
-    fn parse(reply: Value) -> Result<Option<Fields>> {
-        let items = reply::array(reply, "session fields")?;
-        let mut it = items.into_iter();
-        let mut next = || it.next().unwrap_or(Value::Nil);
-        let Some(m) = reply::opt_bytes(next(), "session meta")? else {
-            return Ok(None);
+impl<'a> Fields<'a> {
+    /// Splits a stored record (or, with no data, the header and meta alone).
+    fn parse(s: &'a [u8]) -> Result<Fields<'a>> {
+        let what = "session record";
+        let header = s.get(..HEADER_LEN).ok_or_else(|| reply::malformed(what))?;
+        if header[0] != 1 {
+            return Err(reply::malformed(what));
+        }
+        let int = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&header[at..at + 8]);
+            i64::from_be_bytes(b)
         };
-        let d = reply::bytes(next(), "session data")?;
-        let e = reply::int(&next(), "session expiry")?;
-        let i = reply::int(&next(), "session idle timeout")?;
-        let a = reply::int(&next(), "session last activity")?;
-        let v = u64::try_from(reply::int(&next(), "session version")?)
-            .map_err(|_| reply::malformed("session version"))?;
-        Ok(Some(Fields { m, d, e, i, a, v }))
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&header[33..37]);
+        let m_end = HEADER_LEN + u32::from_be_bytes(len) as usize;
+        let m = s
+            .get(HEADER_LEN..m_end)
+            .ok_or_else(|| reply::malformed(what))?;
+        let v = u64::try_from(int(25)).map_err(|_| reply::malformed(what))?;
+        Ok(Fields {
+            e: int(1),
+            i: int(9),
+            a: int(17),
+            v,
+            m,
+            d: &s[m_end..],
+        })
+    }
+
+    /// The stored form of a record.
+    fn pack(e: i64, i: i64, a: i64, v: u64, m: &[u8], d: &[u8]) -> Result<Vec<u8>> {
+        let m_len = u32::try_from(m.len()).map_err(|_| {
+            Error::invalid_input(BACKEND_NAME, "the session's sealed meta is over 4 GiB")
+        })?;
+        let mut out = Vec::with_capacity(HEADER_LEN + m.len() + d.len());
+        out.push(1);
+        for n in [e, i, a] {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        out.extend_from_slice(&v.to_be_bytes());
+        out.extend_from_slice(&m_len.to_be_bytes());
+        out.extend_from_slice(m);
+        out.extend_from_slice(d);
+        Ok(out)
     }
 
     /// When the session ends: the earlier of its absolute and idle ends.
@@ -189,11 +229,11 @@ impl RedisSessionStore {
     /// Opens the stored fields into the record, checking the plaintext expiry fields
     /// against the sealed meta.
     fn open(&self, key: &IndexKey, f: &Fields) -> Result<SessionRecord> {
-        let meta: Meta = self.0.unseal(Contract::Session, &meta_ad(key), &f.m)?;
+        let meta: Meta = self.0.unseal(Contract::Session, &meta_ad(key), f.m)?;
         meta.check(f.e, f.i)?;
         let data = self
             .0
-            .unseal_bytes(Contract::Session, &data_ad(key, f.v), &f.d)?;
+            .unseal_bytes(Contract::Session, &data_ad(key, f.v), f.d)?;
         Ok(SessionRecord {
             subject: meta.subject,
             data,
@@ -205,16 +245,16 @@ impl RedisSessionStore {
         })
     }
 
-    /// Reads the fields of the session under `key` (one `HMGET`).
-    async fn read(&self, key: &IndexKey) -> Result<Option<Fields>> {
-        let mut cmd = redis::cmd("HMGET");
-        cmd.arg(self.0.keys.record(Code::Session, key))
-            .arg(&["m", "d", "e", "i", "a", "v"][..]);
-        Fields::parse(self.0.query(&cmd, Write::No).await?)
+    /// Reads the stored record under `key` (one `GET`).
+    async fn read(&self, key: &IndexKey) -> Result<Option<Vec<u8>>> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.0.keys.record(Code::Session, key));
+        reply::opt_bytes(self.0.query(&cmd, Write::No).await?, "session record")
     }
 
-    /// Seals `record`'s meta and data for the id hash `key`.
-    fn seal(&self, key: &IndexKey, record: &SessionRecord) -> Result<(Vec<u8>, Vec<u8>)> {
+    /// The stored form of `record` under the id hash `key`: its meta and data sealed for
+    /// that id hash, behind the header.
+    fn pack(&self, key: &IndexKey, record: &SessionRecord) -> Result<Vec<u8>> {
         let meta = Meta {
             subject: record.subject.clone(),
             created_at: record.created_at,
@@ -227,7 +267,14 @@ impl RedisSessionStore {
             &data_ad(key, record.version),
             &record.data,
         )?;
-        Ok((m, d))
+        Fields::pack(
+            record.expires_at.as_millis(),
+            record.idle_timeout.map_or(0, duration_millis),
+            record.last_activity.as_millis(),
+            record.version,
+            &m,
+            &d,
+        )
     }
 }
 
@@ -270,14 +317,13 @@ impl SessionStore for RedisSessionStore {
         for _ in 0..MAX_ID_ATTEMPTS {
             let id = SessionId::generate()?;
             let key = self.id_key(&id);
-            let (m, d) = self.seal(&key, &record)?;
+            let stored = self.pack(&key, &record)?;
             let [rec, x, a] = self.record_keys(&key);
             let args = Args::new()
                 .int(now)
                 .int(self.0.grace())
                 .bytes(key.as_bytes().to_vec())
-                .bytes(m)
-                .bytes(d)
+                .bytes(stored)
                 .int(expires_at)
                 .int(idle_ms);
             let created = self
@@ -300,9 +346,10 @@ impl SessionStore for RedisSessionStore {
 
     async fn get(&self, id: &SessionId) -> Result<Option<SessionRecord>> {
         let key = self.id_key(id);
-        let Some(fields) = self.read(&key).await? else {
+        let Some(stored) = self.read(&key).await? else {
             return Ok(None);
         };
+        let fields = Fields::parse(&stored)?;
         if fields.effective_expiry() <= self.0.now() {
             return Ok(None);
         }
@@ -321,10 +368,9 @@ impl SessionStore for RedisSessionStore {
             .eval(&SESSION_TOUCH, &[rec, x, a], args, Write::Yes)
             .await?;
         match touched {
-            Value::Nil => Ok(None),
             Value::Int(_) => Err(reply::malformed("session touch")),
-            fields => match Fields::parse(fields)? {
-                Some(f) => self.open(&key, &f).map(Some),
+            other => match reply::opt_bytes(other, "session touch")? {
+                Some(stored) => self.open(&key, &Fields::parse(&stored)?).map(Some),
                 None => Ok(None),
             },
         }
@@ -367,43 +413,41 @@ impl SessionStore for RedisSessionStore {
             )
             .await?;
         let items = reply::array(updated, "session update")?;
-        match reply::status(&items, "session update")? {
+        let status = reply::status(&items, "session update")?;
+        let second = items.into_iter().nth(1).unwrap_or(Value::Nil);
+        match status {
             0 => Err(not_found()),
             1 => {
-                let at = items
-                    .get(1)
-                    .map(|v| reply::int(v, "session version"))
-                    .transpose()?
-                    .unwrap_or_default();
+                let at = reply::int(&second, "session version")?;
                 Err(Error::conflict(
                     BACKEND_NAME,
                     format!("the session is at version {at}, not the expected {expected_version}"),
                 ))
             }
             _ => {
-                let mut it = items.into_iter().skip(1);
-                let mut next = || it.next().unwrap_or(Value::Nil);
-                let m = reply::bytes(next(), "session meta")?;
-                let e = reply::int(&next(), "session expiry")?;
-                let i = reply::int(&next(), "session idle timeout")?;
-                let a = reply::int(&next(), "session last activity")?;
-                let meta: Meta = self.0.unseal(Contract::Session, &meta_ad(&key), &m)?;
-                meta.check(e, i)?;
-                if self.0.needs_reseal(&m) {
+                let head = reply::bytes(second, "session record")?;
+                let fields = Fields::parse(&head)?;
+                let meta: Meta = self.0.unseal(Contract::Session, &meta_ad(&key), fields.m)?;
+                meta.check(fields.e, fields.i)?;
+                if self.0.needs_reseal(fields.m) {
                     // A keyring migration: the meta was written in plaintext or with an
                     // older key. The update rewrites it too, so that the whole session is
                     // sealed with the current key afterwards.
                     let fresh = self.0.seal(Contract::Session, &meta_ad(&key), &meta)?;
-                    let args = Args::new().bytes(m).bytes(fresh);
-                    self.0
+                    let args = Args::new().bytes(fields.m.to_vec()).bytes(fresh);
+                    let resealed = self
+                        .0
                         .eval(&SESSION_RESEAL, &[rec], args, Write::Yes)
                         .await?;
+                    if reply::int(&resealed, "session reseal")? < 0 {
+                        return Err(reply::malformed("session reseal"));
+                    }
                 }
                 Ok(SessionRecord {
                     subject: meta.subject,
                     data,
                     created_at: meta.created_at,
-                    last_activity: Timestamp::from_millis(a),
+                    last_activity: Timestamp::from_millis(fields.a),
                     expires_at: meta.expires_at,
                     idle_timeout: meta.idle_timeout,
                     version: next_version,
@@ -416,9 +460,10 @@ impl SessionStore for RedisSessionStore {
         let old_key = self.id_key(id);
         let [old_rec, old_x, old_a] = self.record_keys(&old_key);
         'rounds: for _ in 0..MAX_ROUNDS {
-            let Some(fields) = self.read(&old_key).await? else {
+            let Some(stored) = self.read(&old_key).await? else {
                 return Err(not_found());
             };
+            let fields = Fields::parse(&stored)?;
             if fields.effective_expiry() <= self.0.now() {
                 return Err(not_found());
             }
@@ -431,7 +476,7 @@ impl SessionStore for RedisSessionStore {
                 let new_id = SessionId::generate()?;
                 let new_key = self.id_key(&new_id);
                 // Sealed parts are bound to their id hash: sealed again for the new one.
-                let (m, d) = self.seal(&new_key, &record)?;
+                let moved = self.pack(&new_key, &record)?;
                 let [new_rec, new_x, new_a] = self.record_keys(&new_key);
                 let args = Args::new()
                     .int(self.0.now())
@@ -439,8 +484,7 @@ impl SessionStore for RedisSessionStore {
                     .bytes(old_key.as_bytes().to_vec())
                     .bytes(new_key.as_bytes().to_vec())
                     .bytes(fields.v.to_string())
-                    .bytes(m)
-                    .bytes(d);
+                    .bytes(moved);
                 let keys = [
                     old_rec.clone(),
                     old_x.clone(),
@@ -462,11 +506,10 @@ impl SessionStore for RedisSessionStore {
                     // The new id hash is taken: draw another id.
                     2 => continue,
                     _ => {
-                        let a = items
-                            .get(1)
-                            .map(|v| reply::int(v, "session last activity"))
-                            .transpose()?
-                            .ok_or_else(|| reply::malformed("session rotate"))?;
+                        let a = reply::int(
+                            items.get(1).unwrap_or(&Value::Nil),
+                            "session last activity",
+                        )?;
                         record.last_activity = Timestamp::from_millis(a);
                         return Ok(Session { id: new_id, record });
                     }
@@ -515,13 +558,15 @@ impl SessionStore for RedisSessionStore {
                 continue;
             }
             let mut out = Vec::new();
-            for (key, fields) in hashes.into_iter().zip(items.into_iter().skip(1)) {
-                if let Some(f) = Fields::parse(fields)?
-                    && f.effective_expiry() > now
-                {
+            for (key, stored) in hashes.into_iter().zip(items.into_iter().skip(1)) {
+                let Some(stored) = reply::opt_bytes(stored, "session record")? else {
+                    continue;
+                };
+                let fields = Fields::parse(&stored)?;
+                if fields.effective_expiry() > now {
                     out.push(SessionSummary {
                         id_hash: key,
-                        record: self.open(&key, &f)?,
+                        record: self.open(&key, &fields)?,
                     });
                 }
             }
@@ -582,5 +627,57 @@ impl Purge for RedisSessionStore {
             candidate_keys: &|member| Ok(self.record_keys(&index_key(member)?).to_vec()),
         };
         purge::run(&self.0, policy, &spec).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_pack_and_parse() {
+        let packed = Fields::pack(
+            1_795_000_000_000,
+            600_000,
+            1_794_999_999_000,
+            7,
+            b"meta",
+            b"data",
+        )
+        .expect("packs");
+        assert_eq!(packed.len(), HEADER_LEN + 8);
+        let f = Fields::parse(&packed).expect("parses");
+        assert_eq!(
+            (f.e, f.i, f.a, f.v, f.m, f.d),
+            (
+                1_795_000_000_000,
+                600_000,
+                1_794_999_999_000,
+                7,
+                &b"meta"[..],
+                &b"data"[..]
+            )
+        );
+        // The idle end (a + i) is past the absolute end: the absolute end wins.
+        assert_eq!(f.effective_expiry(), 1_795_000_000_000);
+        let idle_first = Fields::pack(1_795_000_000_000, 600_000, 1_794_000_000_000, 1, b"", b"")
+            .expect("packs");
+        let f = Fields::parse(&idle_first).expect("parses");
+        assert_eq!(f.effective_expiry(), 1_794_000_600_000);
+        // The header and meta alone (what update returns) parse too.
+        let head = Fields::parse(&packed[..HEADER_LEN + 4]).expect("parses");
+        assert!(head.d.is_empty());
+    }
+
+    #[test]
+    fn malformed_records_are_corrupt() {
+        let packed = Fields::pack(1, 0, 1, 1, b"meta", b"").expect("packs");
+        for bad in [&packed[..10], &packed[..HEADER_LEN + 2]] {
+            let e = Fields::parse(bad).err().expect("refused");
+            assert_eq!(e.kind(), authstate_core::ErrorKind::Corrupt);
+        }
+        let mut other_format = packed.clone();
+        other_format[0] = 2;
+        assert!(Fields::parse(&other_format).is_err());
     }
 }

@@ -21,12 +21,13 @@ local function expire_in(key, ttl)
 end
 
 -- Keeps `key` for at least `ttl` ms more; never shortens its TTL (indexes, hashes of
--- many entries).
+-- many entries). When it must extend, it extends a quarter further, so that the next
+-- writes (whose expiries are a little later) need not extend again.
 local function keep_for(key, ttl)
   if ttl < 1 then ttl = 1 end
   local current = redis.call('PTTL', key)
   if current == -1 or (current >= 0 and current < ttl) then
-    redis.call('PEXPIRE', key, fmt(ttl))
+    redis.call('PEXPIRE', key, fmt(ttl + math.floor(ttl / 4)))
   end
 end
 
@@ -36,13 +37,40 @@ local function session_end(e, i, a)
   return e
 end
 
--- Adds `member` to the sorted set `zset` with `score` (an expiry) and keeps the set as
--- long as its latest member plus the grace. Returns that keep time, for sets that
--- follow this one.
+-- A session record is one string: a format byte (1); big-endian 8-byte integers e
+-- (absolute end), i (idle timeout, 0 for none), a (last activity), v (version); the
+-- 4-byte length of the sealed meta; the sealed meta; the sealed data. (One string and
+-- not a hash: a hash with a 200-byte field loses the compact encoding.)
+local SESSION_HEADER = 37
+-- Offset (0-based, for SETRANGE) and Lua position of `a`.
+local SESSION_A_OFFSET = 17
+
+-- e, i, a, v and the meta's length of a session record, or nil if it is malformed.
+local function session_fields(s)
+  if #s < SESSION_HEADER then return nil end
+  local format, e, i, a, v, mlen = struct.unpack('>Bi8i8i8i8I4', s)
+  if format ~= 1 or #s < SESSION_HEADER + mlen then return nil end
+  return e, i, a, v, mlen
+end
+
+-- The header of a session record.
+local function session_header(e, i, a, v, mlen)
+  return struct.pack('>Bi8i8i8i8I4', 1, e, i, a, v, mlen)
+end
+
+-- `s` with its last activity set to `a`.
+local function session_with_activity(s, a)
+  return string.sub(s, 1, SESSION_A_OFFSET) .. struct.pack('>i8', a)
+    .. string.sub(s, SESSION_A_OFFSET + 9)
+end
+
+-- Adds `member` to the sorted set `zset` with `score` (an expiry) and keeps the set at
+-- least as long as that member plus the grace: since a set's TTL is only ever extended,
+-- it lasts as long as its latest member plus the grace. Returns that keep time, for sets
+-- that follow this one.
 local function index_add(zset, score, member, now, grace)
   redis.call('ZADD', zset, fmt(score), member)
-  local last = redis.call('ZRANGE', zset, -1, -1, 'WITHSCORES')
-  local keep = tonumber(last[2]) - now + grace
+  local keep = score - now + grace
   keep_for(zset, keep)
   return keep
 end
@@ -59,11 +87,15 @@ end
 -- records long ago) are dropped, a few per write; `also` is a second purge index with
 -- the same members (sessions' last-activity index), or false.
 local function purge_index_trim(zset, also, now, grace)
-  local stale = redis.call('ZRANGE', zset, '-inf', '(' .. fmt(now - grace - DAY),
-    'BYSCORE', 'LIMIT', 0, 32)
+  local before = '(' .. fmt(now - grace - DAY)
+  if not also then
+    redis.call('ZREMRANGEBYSCORE', zset, '-inf', before)
+    return
+  end
+  local stale = redis.call('ZRANGE', zset, '-inf', before, 'BYSCORE', 'LIMIT', 0, 32)
   if #stale > 0 then
     redis.call('ZREM', zset, unpack(stale))
-    if also then redis.call('ZREM', also, unpack(stale)) end
+    redis.call('ZREM', also, unpack(stale))
   end
 end
 

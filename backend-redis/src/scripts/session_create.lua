@@ -1,15 +1,14 @@
 -- Creates a session unless its id hash is taken (a collision: the caller draws a new id).
 -- KEYS: record, purge index (expiry), purge index (last activity), subject index
--- ARGV: now, grace, member (raw id hash), m (sealed meta), d (sealed data),
---       e (absolute expiry), i (idle timeout, 0 for none)
+-- ARGV: now, grace, member (raw id hash), record (as the caller packed it: last
+--       activity now, version 1), e (absolute end), i (idle timeout, 0 for none)
 -- Returns 1 when created, 0 on a collision.
 local now, grace = tonumber(ARGV[1]), tonumber(ARGV[2])
-local member, e, i = ARGV[3], tonumber(ARGV[6]), tonumber(ARGV[7])
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'm', ARGV[4], 'd', ARGV[5], 'e', ARGV[6], 'i', ARGV[7],
-  'a', ARGV[1], 'v', 1)
+local member, e, i = ARGV[3], tonumber(ARGV[5]), tonumber(ARGV[6])
 local x = session_end(e, i, now)
-expire_in(KEYS[1], x - now + grace)
+if not redis.call('SET', KEYS[1], ARGV[4], 'NX', 'PX', fmt(math.max(x - now + grace, 1))) then
+  return 0
+end
 purge_index_trim(KEYS[2], KEYS[3], now, grace)
 local keep = index_add(KEYS[2], x, member, now, grace)
 redis.call('ZADD', KEYS[3], ARGV[1], member)

@@ -4,11 +4,11 @@
 -- ARGV: now, member
 -- Returns 1 if the session was live, else 0.
 local now = tonumber(ARGV[1])
-local r = redis.call('HMGET', KEYS[1], 'e', 'i', 'a')
+local s = redis.call('GET', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
-if not r[1] then return 0 end
+if not s then return 0 end
 redis.call('DEL', KEYS[1])
-local e, i, a = tonumber(r[1]), tonumber(r[2]), tonumber(r[3])
-if e and i and a and session_end(e, i, a) > now then return 1 end
+local e, i, a = session_fields(s)
+if e and session_end(e, i, a) > now then return 1 end
 return 0

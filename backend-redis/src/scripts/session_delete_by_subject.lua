@@ -12,10 +12,10 @@ local ended = 0
 for j = 2, #ARGV do
   local base = 2 + (j - 2) * 3
   local member = ARGV[j]
-  local r = redis.call('HMGET', KEYS[base], 'e', 'i', 'a')
-  if r[1] then
-    local e, i, a = tonumber(r[1]), tonumber(r[2]), tonumber(r[3])
-    if e and i and a and session_end(e, i, a) > now then ended = ended + 1 end
+  local s = redis.call('GET', KEYS[base])
+  if s then
+    local e, i, a = session_fields(s)
+    if e and session_end(e, i, a) > now then ended = ended + 1 end
     redis.call('DEL', KEYS[base])
   end
   redis.call('ZREM', KEYS[base + 1], member)

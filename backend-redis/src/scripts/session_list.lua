@@ -3,12 +3,12 @@
 -- script answers with the current members instead, and the caller asks again.
 -- KEYS: subject index, then one record per member
 -- ARGV: now, then the members (raw id hashes), in the order of their records
--- Returns {0, members} to ask again, or {1, fields, fields, …} with each record's
--- {m, d, e, i, a, v} (all nil for a record that is gone).
+-- Returns {0, members} to ask again, or {1, record, record, …} (nil for a record that
+-- is gone).
 local listed = redis.call('ZRANGE', KEYS[1], '(' .. ARGV[1], '+inf', 'BYSCORE')
 if not all_declared(listed, 2) then return {0, listed} end
 local out = {1}
 for j = 2, #KEYS do
-  out[j] = redis.call('HMGET', KEYS[j], 'm', 'd', 'e', 'i', 'a', 'v')
+  out[j] = redis.call('GET', KEYS[j])
 end
 return out

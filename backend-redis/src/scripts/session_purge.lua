@@ -9,12 +9,13 @@ local examined, deleted = 0, 0
 for j = 3, #ARGV do
   local base = 1 + (j - 3) * 3
   local member = ARGV[j]
-  local r = redis.call('HMGET', KEYS[base], 'e', 'i', 'a')
-  local e, i, a = tonumber(r[1]), tonumber(r[2]), tonumber(r[3])
-  if not r[1] then
+  local s = redis.call('GET', KEYS[base])
+  local e, i, a
+  if s then e, i, a = session_fields(s) end
+  if not s then
     redis.call('ZREM', KEYS[base + 1], member)
     redis.call('ZREM', KEYS[base + 2], member)
-  elseif e and i and a then
+  elseif e then
     examined = examined + 1
     local x = session_end(e, i, a)
     if x <= cutoff or (idle and a <= idle) then

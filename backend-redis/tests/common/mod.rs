@@ -194,16 +194,27 @@ fn flip(blob: &mut [u8]) -> bool {
     }
 }
 
-/// Where each contract keeps its sealed payloads: the key pattern (after `as:<ns>:`) and
-/// the hash field, or `None` for "every field's value, after the expiry" (registry).
-fn sealed_fields(contract: Contract) -> Option<(&'static str, Option<&'static str>)> {
+/// Where a contract keeps its sealed payloads (see the crate's `keys` module).
+#[derive(Clone, Copy)]
+enum Sealed {
+    /// Session records: strings of a 37-byte header (its last 4 bytes the meta's
+    /// length), the sealed meta, then the sealed data (the part flipped).
+    SessionString,
+    /// One field of each record hash.
+    Field(&'static str),
+    /// Every field of each record hash, as `<expiry> <sealed>` (registry).
+    EveryValue,
+}
+
+/// The key pattern (after `as:<ns>:`) and where the sealed payloads are, per contract.
+fn sealed_parts(contract: Contract) -> Option<(&'static str, Sealed)> {
     match contract {
-        Contract::Session => Some(("{ses:*", Some("d"))),
-        Contract::Artifact => Some(("{art:*", Some("p"))),
-        Contract::State => Some(("{sta:*", Some("v"))),
-        Contract::Key => Some(("{key:*", Some("d"))),
-        Contract::Token => Some(("{tok:*", Some("d"))),
-        Contract::Registry => Some(("{reg:*", None)),
+        Contract::Session => Some(("{ses:*", Sealed::SessionString)),
+        Contract::Artifact => Some(("{art:*", Sealed::Field("p"))),
+        Contract::State => Some(("{sta:*", Sealed::Field("v"))),
+        Contract::Key => Some(("{key:*", Sealed::Field("d"))),
+        Contract::Token => Some(("{tok:*", Sealed::Field("d"))),
+        Contract::Registry => Some(("{reg:*", Sealed::EveryValue)),
         // Replay entries, lockout counters and revocations are kept unsealed.
         _ => None,
     }
@@ -227,7 +238,7 @@ impl Harness for RedisHarness {
     }
 
     async fn tamper(&self, namespace: &Namespace, contract: Contract) -> Result<Option<usize>> {
-        let Some((pattern, field)) = sealed_fields(contract) else {
+        let Some((pattern, sealed)) = sealed_parts(contract) else {
             return Ok(Some(0));
         };
         let mut conn = self.connect().await?;
@@ -235,42 +246,58 @@ impl Harness for RedisHarness {
         let mut altered = 0;
         for key in scan(&mut conn, &pattern).await? {
             let kind = bulk(query(&mut conn, redis::cmd("TYPE").arg(&key[..])).await?);
-            if kind != b"hash" {
-                continue; // an index
-            }
-            let fields: Vec<(Vec<u8>, Vec<u8>)> = match field {
-                Some(f) => {
-                    let v = query(&mut conn, redis::cmd("HGET").arg(&key[..]).arg(f)).await?;
-                    match v {
-                        Value::BulkString(b) => vec![(f.as_bytes().to_vec(), b)],
-                        _ => Vec::new(), // a taken artifact has no payload left
+            match (sealed, &kind[..]) {
+                (Sealed::SessionString, b"string") => {
+                    let mut record = bulk(query(&mut conn, redis::cmd("GET").arg(&key[..])).await?);
+                    let Some(len) = record.get(33..37) else {
+                        continue;
+                    };
+                    let data = 37 + u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+                    if record.len() > data && flip(&mut record[data..]) {
+                        query(
+                            &mut conn,
+                            redis::cmd("SET")
+                                .arg(&key[..])
+                                .arg(&record[..])
+                                .arg("KEEPTTL"),
+                        )
+                        .await?;
+                        altered += 1;
                     }
                 }
-                None => {
+                (Sealed::Field(field), b"hash") => {
+                    let v = query(&mut conn, redis::cmd("HGET").arg(&key[..]).arg(field)).await?;
+                    // A taken artifact has no payload left.
+                    if let Value::BulkString(mut value) = v
+                        && flip(&mut value)
+                    {
+                        query(
+                            &mut conn,
+                            redis::cmd("HSET").arg(&key[..]).arg(field).arg(&value[..]),
+                        )
+                        .await?;
+                        altered += 1;
+                    }
+                }
+                (Sealed::EveryValue, b"hash") => {
                     let all = items(query(&mut conn, redis::cmd("HGETALL").arg(&key[..])).await?);
-                    let mut pairs = Vec::new();
                     let mut it = all.into_iter();
                     while let (Some(f), Some(v)) = (it.next(), it.next()) {
-                        pairs.push((bulk(f), bulk(v)));
+                        let (f, mut value) = (bulk(f), bulk(v));
+                        // `<expiry> <sealed>`: flip inside the sealed part.
+                        let start = value.iter().position(|&b| b == b' ').map_or(0, |p| p + 1);
+                        if flip(&mut value[start..]) {
+                            query(
+                                &mut conn,
+                                redis::cmd("HSET").arg(&key[..]).arg(&f[..]).arg(&value[..]),
+                            )
+                            .await?;
+                            altered += 1;
+                        }
                     }
-                    pairs
                 }
-            };
-            for (f, mut value) in fields {
-                // Registry values are `<expiry> <sealed>`: flip inside the sealed part.
-                let start = if field.is_none() {
-                    value.iter().position(|&b| b == b' ').map_or(0, |p| p + 1)
-                } else {
-                    0
-                };
-                if flip(&mut value[start..]) {
-                    query(
-                        &mut conn,
-                        redis::cmd("HSET").arg(&key[..]).arg(&f[..]).arg(&value[..]),
-                    )
-                    .await?;
-                    altered += 1;
-                }
+                // Indexes (sorted sets) hold no payload.
+                _ => {}
             }
         }
         Ok(Some(altered))
