@@ -2,10 +2,13 @@
 //! opening one.
 //!
 //! Every backend plugs in through [`open_backend`]: it gets the backend's settings (a
-//! [`BackendSpec`]: kind, URL, the `[backends.<name>.options]` table) and a
-//! [`StoreConfig`], and returns the nine stores plus optional hooks for `migrate` and
-//! `check`. Wiring a backend in is one match arm there (and, to check its options when
-//! the config is loaded, one in [`validate`]).
+//! [`BackendSpec`]: kind, URL, the `[backends.<name>.options]` table), a
+//! [`StoreConfig`] and what to do about the namespace's [`Schema`], and returns the nine
+//! stores, what it migrated, and an optional hook for `check`. Wiring a backend in is
+//! one match arm there (and, to check its options when the config is loaded, one in
+//! [`validate`]); the SQL backend's arms call into [`sql`].
+
+mod sql;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,11 +22,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{CliError, ConfigError};
 
-/// The backend used without `--backend` or `--config`.
-///
-/// THE SWITCH: when the SQL backend lands, this becomes `"sqlite://authstate.db"` (a
-/// SQLite file in the working directory), as the design promises; nothing else changes.
-pub const DEFAULT_BACKEND: &str = "memory:";
+/// The backend used without `--backend` or `--config`: a SQLite file in the working
+/// directory, created (and its tables with it) by the first command that needs it.
+pub const DEFAULT_BACKEND: &str = "sqlite://authstate.db";
 
 /// What a backend is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -88,7 +89,10 @@ impl BackendKind {
 
     /// Whether this binary can open it.
     pub fn is_built(self) -> bool {
-        matches!(self, BackendKind::Memory)
+        matches!(
+            self,
+            BackendKind::Memory | BackendKind::Sqlite | BackendKind::Postgres | BackendKind::Mysql
+        )
     }
 
     /// Whether it needs a URL (every kind but memory does).
@@ -228,6 +232,11 @@ pub struct BackendSpec {
     pub options_at: ConfigError,
     /// The config file's folder: relative `*_file` options are read from there.
     pub base_dir: PathBuf,
+    /// Whether this is the embedded default (no `--config`, no `--backend`, or a config
+    /// file without backends). Nobody runs `authstate migrate` for it, so opening it
+    /// creates what it needs; a backend the operator configured is never changed
+    /// without `authstate migrate`.
+    pub embedded: bool,
 }
 
 impl fmt::Debug for BackendSpec {
@@ -237,6 +246,7 @@ impl fmt::Debug for BackendSpec {
             .field("kind", &self.kind)
             .field("url", &self.display_url())
             .field("options", &crate::config::redact_table(&self.options))
+            .field("embedded", &self.embedded)
             .finish()
     }
 }
@@ -256,7 +266,6 @@ impl BackendSpec {
     /// relative to the config file's folder, as `key_file` and `url_file` are.
     /// An error names the file, the options' line and the field:
     /// `authstate.toml:14: backends.cache.options.timeout: invalid type …` (exit 2).
-    #[allow(dead_code)] // Used as the server backends are wired in.
     pub fn options_as<T: DeserializeOwned>(&self, url_field: Option<&str>) -> Result<T, CliError> {
         let mut table = resolve_files(&self.options, &self.base_dir);
         if let (Some(field), Some(url)) = (url_field, &self.url) {
@@ -315,11 +324,37 @@ pub fn validate(spec: &BackendSpec) -> Result<(), CliError> {
             }
             None => Ok(()),
         },
-        _ => Ok(()),
+        BackendKind::Sqlite | BackendKind::Postgres | BackendKind::Mysql => sql::validate(spec),
+        BackendKind::Redis | BackendKind::Ldap => Ok(()),
     }
 }
 
-/// A future run on demand by `migrate` or `check`.
+/// What [`open_backend`] does about the schema of the namespace it opens (SQL tables;
+/// whatever else a backend must create before its stores work).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// Use it as it is: a missing or outdated schema is an error that says to run
+    /// `authstate migrate`. The embedded default and an in-memory SQLite database are
+    /// migrated anyway: nobody can run `authstate migrate` for them.
+    Require,
+    /// Create or upgrade it first: `authstate migrate`, and the conformance suite's
+    /// fresh namespaces.
+    Migrate,
+}
+
+/// Whether what a run writes in a namespace stays after the process ends, with no way
+/// to remove it yet (a SQL database on disk or on a server: the SQL backend cannot drop
+/// a namespace's tables).
+pub fn keeps_namespaces(spec: &BackendSpec) -> bool {
+    match spec.kind {
+        BackendKind::Sqlite | BackendKind::Postgres | BackendKind::Mysql => {
+            !sql::is_in_memory(spec)
+        }
+        BackendKind::Memory | BackendKind::Redis | BackendKind::Ldap => false,
+    }
+}
+
+/// A future run on demand by `check`.
 pub type Hook<T> = Pin<Box<dyn Future<Output = authstate::Result<T>> + Send>>;
 
 /// What a backend's `check` hook reports beyond reachability. `None` prints `n/a`.
@@ -339,9 +374,9 @@ pub struct BackendDetails {
 pub struct Opened {
     /// The nine stores (and the sweeper's lease), in the namespace of the config given.
     pub stores: Stores,
-    /// Creates or upgrades the schema and says what it did, one line per step (empty:
-    /// already current). `None`: this backend has nothing to migrate.
-    pub migrate: Option<Hook<Vec<String>>>,
+    /// What opening did to the namespace's schema, one line per step (empty: nothing).
+    /// `None`: this backend has no schema to migrate.
+    pub migrated: Option<Vec<String>>,
     /// Authentication, schema version, TLS. `None`: all `n/a`.
     pub check: Option<Hook<BackendDetails>>,
 }
@@ -350,29 +385,37 @@ impl fmt::Debug for Opened {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Opened")
             .field("stores", &self.stores)
-            .field("migrate", &self.migrate.is_some())
+            .field("migrated", &self.migrated)
             .field("check", &self.check.is_some())
             .finish()
     }
 }
 
-/// Opens `spec` with `config`. Opening the same spec twice gives two "nodes" over the
-/// same data (two connections to one server; one memory server per name in this
-/// process), which the conformance suite needs.
+/// Opens `spec` with `config`, doing what `schema` says about the namespace's schema.
+/// Opening the same spec twice gives two "nodes" over the same data (two connections to
+/// one server; one memory server per name in this process), which the conformance
+/// suite needs.
 ///
 /// A kind that the config rightly names but this binary does not include is a runtime
 /// failure ([`CliError::NotBuilt`], exit status 1), not a config error.
-pub async fn open_backend(spec: &BackendSpec, config: StoreConfig) -> Result<Opened, CliError> {
+pub async fn open_backend(
+    spec: &BackendSpec,
+    config: StoreConfig,
+    schema: Schema,
+) -> Result<Opened, CliError> {
     match spec.kind {
         BackendKind::Memory => Ok(Opened {
             stores: memory_server(&spec.name).open(config)?,
-            migrate: None,
+            migrated: None,
             check: None,
         }),
+        BackendKind::Sqlite | BackendKind::Postgres | BackendKind::Mysql => {
+            sql::open(spec, config, schema).await
+        }
         // Wire each server backend in here as it lands, for example:
-        //   BackendKind::Redis => redis::open(spec, config).await,
+        //   BackendKind::Redis => redis::open(spec, config, schema).await,
         // with `BackendKind::is_built` returning true for it.
-        kind => Err(CliError::NotBuilt {
+        kind @ (BackendKind::Redis | BackendKind::Ldap) => Err(CliError::NotBuilt {
             backend: spec.name.clone(),
             kind: kind.name(),
         }),
@@ -505,6 +548,7 @@ mod tests {
                 message: String::new(),
             },
             base_dir: PathBuf::from("."),
+            embedded: false,
         };
         assert!(validate(&spec).is_ok());
         spec.options.insert("size".into(), toml::Value::Integer(1));
@@ -529,17 +573,30 @@ mod tests {
             options: toml::Table::new(),
             options_at: ConfigError::field("x", ""),
             base_dir: PathBuf::from("."),
+            embedded: false,
         };
         let config = || StoreConfig::new(authstate::Namespace::new("backend-test").expect("valid"));
-        let a = open_backend(&spec("shared-a", BackendKind::Memory), config())
-            .await
-            .expect("opens");
-        let b = open_backend(&spec("shared-a", BackendKind::Memory), config())
-            .await
-            .expect("opens");
-        let other = open_backend(&spec("shared-b", BackendKind::Memory), config())
-            .await
-            .expect("opens");
+        let a = open_backend(
+            &spec("shared-a", BackendKind::Memory),
+            config(),
+            Schema::Require,
+        )
+        .await
+        .expect("opens");
+        let b = open_backend(
+            &spec("shared-a", BackendKind::Memory),
+            config(),
+            Schema::Require,
+        )
+        .await
+        .expect("opens");
+        let other = open_backend(
+            &spec("shared-b", BackendKind::Memory),
+            config(),
+            Schema::Require,
+        )
+        .await
+        .expect("opens");
         a.stores
             .state
             .put("k", b"v".to_vec(), std::time::Duration::from_secs(60))
@@ -548,7 +605,13 @@ mod tests {
         assert!(b.stores.state.get("k").await.expect("get").is_some());
         assert!(other.stores.state.get("k").await.expect("get").is_none());
 
-        match open_backend(&spec("cache", BackendKind::Redis), config()).await {
+        match open_backend(
+            &spec("cache", BackendKind::Redis),
+            config(),
+            Schema::Require,
+        )
+        .await
+        {
             Err(e @ CliError::NotBuilt { .. }) => {
                 let m = e.to_string();
                 assert!(m.contains("the redis backend is not built into this release yet"));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use authstate::{Clock as _, SessionId, Stores, SystemClock, Take};
 
-use crate::backend::{BackendDetails, BackendSpec, Opened, open_backend};
+use crate::backend::{BackendDetails, BackendSpec, Opened, Schema, open_backend};
 use crate::config::Config;
 use crate::error::CliError;
 use crate::services::Service;
@@ -76,7 +76,7 @@ pub async fn check_all(config: &Config) -> Report {
     let mut opened: Vec<Outcome<'_>> = Vec::new();
     for spec in config.used_backends() {
         let store_config = config.store_config(config.namespace.clone());
-        let result = match open_backend(spec, store_config).await {
+        let result = match open_backend(spec, store_config, Schema::Require).await {
             Ok(mut o) => match o.check.take() {
                 Some(hook) => match hook.await {
                     Ok(details) => Ok((o, details)),
@@ -341,7 +341,7 @@ mod tests {
             &path,
             "default_backend = \"mem\"\n[backends.mem]\nkind = \"memory\"\n\
              [backends.cache]\nurl = \"redis://127.0.0.1:6379\"\n\
-             [backends.db]\nurl = \"postgres://db/idp\"\n\
+             [backends.db]\nurl = \"ldap://127.0.0.1:1\"\n\
              [services]\nreplay = \"cache\"\n[sweeper]\nlease_backend = \"db\"\n",
         )
         .expect("writes");

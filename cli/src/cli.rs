@@ -20,7 +20,8 @@ pub struct Cli {
     /// The backend for every service, as a URL (`memory:`, `sqlite://PATH`,
     /// `postgres://…`, `mysql://…`, `redis://…`, `rediss://…`, `redis+sentinel://…`,
     /// `ldap://…`, `ldaps://…`); replaces the config file's backends. Built into this
-    /// release: `memory:`.
+    /// release: `memory:`, `sqlite://PATH`, `postgres://…` and `mysql://…` or
+    /// `mariadb://…` (MariaDB); run `authstate migrate` once before using a database.
     #[arg(
         long,
         global = true,
@@ -34,7 +35,8 @@ pub struct Cli {
 
     /// The configuration file (TOML): backends, which service uses which, encryption
     /// keys, sweeper settings. Without it and without --backend, the embedded default is
-    /// used.
+    /// used: a SQLite file `authstate.db` in the working directory, created (with its
+    /// tables) by the first command that needs it.
     #[arg(
         long,
         global = true,
@@ -62,8 +64,8 @@ pub enum Command {
     /// Check every configured service: reachability, latency, and what the backend
     /// reports (server, authentication, schema, TLS). Exit status 1 if any fails.
     Check,
-    /// Create or upgrade each backend's schema (SQL tables, LDAP subtrees) and say what
-    /// was done.
+    /// Create or upgrade each backend's schema (SQL tables, LDAP subtrees) for the
+    /// configured namespace and for `bench`, and say what was done. Safe to run again.
     Migrate,
     /// Purge what is past its time: once, or on an interval until Ctrl-C.
     Sweep(SweepArgs),
@@ -147,7 +149,8 @@ pub struct SessionsListArgs {
     after_help = "Each case runs in a fresh random namespace with its own clock and \
     codec. The at_rest and durability groups need raw storage access (dump, tamper, \
     restart), which a live backend does not give: they are skipped unless --all is given. \
-    Exit status 1 if any case failed."
+    On a SQL backend each case's namespace gets its own tables, which stay in the \
+    database: use a scratch database. Exit status 1 if any case failed."
 )]
 pub struct ConformanceArgs {
     /// Only the cases whose `group::name` contains this.
@@ -183,8 +186,9 @@ pub struct GenerateArgs {
 #[derive(Debug, Args)]
 #[command(after_help = format!(
     "The services are those of --config or --backend (default {DEFAULT_BACKEND}); the bench \
-     writes in the namespace `bench`, with the configured encryption. Exit status 1 if any \
-     operation failed."
+     writes in the namespace `bench`, with the configured encryption. On a configured SQL \
+     database, run `authstate migrate` first (it creates the `bench` tables too). Exit \
+     status 1 if any operation failed."
 ))]
 pub struct BenchArgs {
     /// What to run.

@@ -5,15 +5,21 @@
 //! storage, nor restart it. So the `at_rest` and `durability` groups, which need that,
 //! are skipped unless `--all` is given (they then fail or prove little); a backend's own
 //! test harness runs them.
+//!
+//! On a SQL backend every case's namespace is migrated when it is opened (its tables
+//! created). The SQL backend cannot drop a namespace yet, so those tables stay in the
+//! database; the run ends with a note that says so.
 
+use std::collections::HashSet;
 use std::io::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
 use authstate::{Namespace, StoreConfig, Stores};
 use authstate_conformance::{Case, Harness, Outcome, Summary, all_cases, run_case};
 
+use crate::backend::{BackendSpec, Schema};
 use crate::cli::ConformanceArgs;
 use crate::config::Config;
 use crate::error::CliError;
@@ -23,15 +29,19 @@ use crate::services::open_services;
 pub const RAW_STORAGE_GROUPS: [&str; 2] = ["at_rest", "durability"];
 
 /// Opens the configured services with the suite's store config (its namespace, clock
-/// and codec). Every open connects anew, so two opens are two nodes over one server.
+/// and codec), creating the namespace's schema first. Every open connects anew, so two
+/// opens are two nodes over one server.
 struct LiveHarness {
     config: Arc<Config>,
+    /// The namespaces opened, to say how many were left behind.
+    namespaces: Arc<Mutex<HashSet<Namespace>>>,
 }
 
 #[async_trait]
 impl Harness for LiveHarness {
     async fn open(&self, config: StoreConfig) -> authstate::Result<Stores> {
-        open_services(&self.config, config)
+        remember(&self.namespaces, &config.namespace);
+        open_services(&self.config, config, Schema::Migrate)
             .await
             .map_err(|e| match e {
                 CliError::Store(e) => e,
@@ -74,11 +84,14 @@ pub fn run(config: Config, args: &ConformanceArgs) -> Result<(), CliError> {
     let summary = runtime.block_on(async {
         // One open first, so that a backend that cannot be reached (or is not built in)
         // is one clear error instead of a failure per case.
+        let namespaces = Arc::new(Mutex::new(HashSet::new()));
         let probe = config.store_config(Namespace::random()?);
-        open_services(&config, probe).await?;
+        remember(&namespaces, &probe.namespace);
+        open_services(&config, probe, Schema::Migrate).await?;
 
         let harness: Arc<dyn Harness> = Arc::new(LiveHarness {
             config: Arc::clone(&config),
+            namespaces: Arc::clone(&namespaces),
         });
         let mut out = std::io::stdout().lock();
         writeln!(
@@ -113,6 +126,12 @@ pub fn run(config: Config, args: &ConformanceArgs) -> Result<(), CliError> {
                 RAW_STORAGE_GROUPS.join(", ")
             )?;
         }
+        let left = namespaces.lock().unwrap_or_else(|p| p.into_inner()).len();
+        for spec in config.used_backends() {
+            if crate::backend::keeps_namespaces(spec) {
+                eprintln!("{}", left_behind(spec, left));
+            }
+        }
         writeln!(out, "{summary}")?;
         out.flush()?;
         Ok::<_, CliError>(summary)
@@ -124,6 +143,29 @@ pub fn run(config: Config, args: &ConformanceArgs) -> Result<(), CliError> {
             if n == 1 { "" } else { "s" }
         ))),
     }
+}
+
+fn remember(namespaces: &Mutex<HashSet<Namespace>>, namespace: &Namespace) {
+    // One insert under the lock: a panic cannot leave the set half-updated.
+    namespaces
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(namespace.clone());
+}
+
+/// The note about the tables a run leaves in a SQL database.
+fn left_behind(spec: &BackendSpec, namespaces: usize) -> String {
+    let tables = match spec.kind {
+        crate::backend::BackendKind::Postgres => "the schemas authstate_<namespace>",
+        _ => "the tables authstate_<namespace>_*",
+    };
+    format!(
+        "note: the tables of the {namespaces} random namespaces this run opened stay in \
+         backend \"{}\" ({}): {tables}. The SQL backend cannot drop a namespace yet; run \
+         the suite against a scratch database, not one an IdP uses.",
+        spec.name,
+        spec.display_url()
+    )
 }
 
 /// `memory backend "default"`, or the backends and what they hold.

@@ -74,10 +74,13 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 /// Diagnostics go to stderr so stdout stays the command's output. `-v` wins over
-/// `RUST_LOG`; with neither, only warnings are shown.
+/// `RUST_LOG`; with neither, only warnings are shown, but not sqlx's "slow statement"
+/// warnings: a busy database under `bench` would print one per slow call, and the
+/// bench's own report already shows every latency.
 fn init_tracing(verbose: u8) {
     let filter = match verbose {
-        0 => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        0 => EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("warn,sqlx::query=error")),
         1 => EnvFilter::new("info"),
         2 => EnvFilter::new("debug"),
         _ => EnvFilter::new("trace"),

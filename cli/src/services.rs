@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use authstate::{Capabilities, StoreConfig, Stores};
 
-use crate::backend::{BackendSpec, Opened, open_backend};
+use crate::backend::{BackendSpec, Opened, Schema, open_backend};
 use crate::config::Config;
 use crate::error::CliError;
 
@@ -79,13 +79,18 @@ impl fmt::Display for Service {
     }
 }
 
-/// Opens every backend the config uses, once each, and takes each service's store from
-/// its backend (and the sweeper's lease from the lease backend). The first backend that
-/// cannot be opened fails the whole.
-pub async fn open_services(config: &Config, store_config: StoreConfig) -> Result<Stores, CliError> {
+/// Opens every backend the config uses, once each (doing what `schema` says about the
+/// namespace's schema), and takes each service's store from its backend (and the
+/// sweeper's lease from the lease backend). The first backend that cannot be opened
+/// fails the whole.
+pub async fn open_services(
+    config: &Config,
+    store_config: StoreConfig,
+    schema: Schema,
+) -> Result<Stores, CliError> {
     let mut backends: Vec<(BackendSpec, Opened)> = Vec::new();
     for spec in config.used_backends() {
-        let opened = open_backend(spec, store_config.clone()).await?;
+        let opened = open_backend(spec, store_config.clone(), schema).await?;
         backends.push((spec.clone(), opened));
     }
     compose(config, &backends)

@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use authstate::{SessionStore, Timestamp};
 use serde::Serialize;
 
-use crate::backend::open_backend;
+use crate::backend::{Schema, open_backend};
 use crate::cli::{SessionsListArgs, SubjectArgs};
 use crate::config::Config;
 use crate::error::CliError;
@@ -73,7 +73,10 @@ async fn open_sessions(config: &Config) -> Result<std::sync::Arc<dyn SessionStor
         CliError::Failed("internal error: the sessions backend is not defined".into())
     })?;
     let store_config = config.store_config(config.namespace.clone());
-    Ok(open_backend(spec, store_config).await?.stores.sessions)
+    Ok(open_backend(spec, store_config, Schema::Require)
+        .await?
+        .stores
+        .sessions)
 }
 
 /// `authstate sessions list`

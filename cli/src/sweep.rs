@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use authstate::sweeper::{SWEEPER_LEASE, SweepRun, Sweeper, SweeperConfig};
 
+use crate::backend::Schema;
 use crate::cli::SweepArgs;
 use crate::config::Config;
 use crate::error::CliError;
@@ -38,7 +39,7 @@ pub fn run(config: &Config, args: &SweepArgs) -> Result<(), CliError> {
     let runtime = crate::runtime()?;
     runtime.block_on(async {
         let store_config = config.store_config(config.namespace.clone());
-        let stores = open_services(config, store_config).await?;
+        let stores = open_services(config, store_config, Schema::Require).await?;
         let interval = settings.interval;
         let sweeper = Sweeper::new(&stores, settings)?;
 

@@ -1,5 +1,5 @@
 //! `check`, `migrate`, `sweep`, `sessions` and `conformance`, run as a user runs them,
-//! on the memory backend (the others are tested where they are built in).
+//! on the memory backend (the SQL backends: `tests/sql.rs`).
 
 use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;

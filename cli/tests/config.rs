@@ -205,7 +205,7 @@ fn without_a_config_the_embedded_default_is_checked() {
         .assert()
         .success()
         .stdout(predicate::str::contains("(embedded default)"))
-        .stdout(predicate::str::contains("url = \"memory:\""))
+        .stdout(predicate::str::contains("url = \"sqlite://authstate.db\""))
         .stderr(predicate::str::contains("the configuration is valid"));
 }
 
@@ -279,7 +279,7 @@ fn config_check_prints_the_effective_config_with_every_secret_redacted() {
         "namespace = \"idp-prod\"\ndefault_backend = \"cache\"\n\
          [backends.cache]\nurl_env = \"TEST_REDIS_URL\"\n\
          [backends.db]\nurl_file = \"secrets/pg-url\"\n\
-         [backends.db.options]\npassword = \"{}\"\npool_size = 8\n\
+         [backends.db.options]\npassword = \"{}\"\nmax_connections = 8\n\
          [backends.inline]\nurl = \"redis://:{}@other:6379\"\n\
          [services]\ntokens = \"db\"\n\
          [encryption]\nwrite_key = \"new\"\npepper_env = \"TEST_PEPPER\"\n\
@@ -308,7 +308,7 @@ fn config_check_prints_the_effective_config_with_every_secret_redacted() {
         "url_env = \"TEST_REDIS_URL\"  # \"rediss://idp:[redacted]@cache:6380\"",
         "url_file = \"secrets/pg-url\"  # \"postgres://idp:[redacted]@db/idp\"",
         "password = \"[redacted]\"",
-        "pool_size = 8",
+        "max_connections = 8",
         "url = \"redis://:[redacted]@other:6379\"",
         "tokens = \"db\"",
         "sessions = \"cache\"  # (default)",

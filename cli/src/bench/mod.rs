@@ -17,13 +17,15 @@ use self::report::{Report, RunInfo};
 use self::runner::Plan;
 use self::workload::Bench;
 pub use self::workload::Workload;
+use crate::backend::Schema;
 use crate::cli::BenchArgs;
 use crate::config::Config;
 use crate::error::CliError;
 use crate::services::open_services;
 
-/// The namespace the bench writes in, apart from any IdP's records.
-const NAMESPACE: &str = "bench";
+/// The namespace the bench writes in, apart from any IdP's records. `authstate migrate`
+/// creates its tables beside the configured namespace's.
+pub const NAMESPACE: &str = "bench";
 
 /// Runs the bench over the configured services (in the namespace `bench`, with the
 /// configured encryption); fails (exit status 1) after the report if any operation
@@ -40,7 +42,7 @@ pub fn run(config: &Config, args: &BenchArgs) -> Result<(), CliError> {
 
     let runtime = crate::runtime()?;
     let store_config = config.store_config(authstate::Namespace::new(NAMESPACE)?);
-    let stores = runtime.block_on(open_services(config, store_config))?;
+    let stores = runtime.block_on(open_services(config, store_config, Schema::Require))?;
     let bench = Arc::new(Bench::new(stores, payload_bytes)?);
     let plan = Plan::new(args.workload, args.ops);
     let info = RunInfo {

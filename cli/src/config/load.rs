@@ -50,11 +50,15 @@ pub fn load(path: Option<&Path>, backend: Option<&str>) -> Result<Config, CliErr
         }
         None => {
             let text = embedded_text();
-            parse(&Source {
+            let mut config = parse(&Source {
                 name: EMBEDDED_SOURCE.into(),
                 dir: PathBuf::from("."),
                 text: &text,
-            })?
+            })?;
+            for spec in config.backends.values_mut() {
+                spec.embedded = true;
+            }
+            config
         }
     };
     if let Some(url) = backend {
@@ -270,6 +274,7 @@ fn embedded_backend() -> Result<BackendSpec, CliError> {
         options: toml::Table::new(),
         options_at: ConfigError::field(format!("backends.{EMBEDDED_BACKEND}.options"), ""),
         base_dir: PathBuf::from("."),
+        embedded: true,
     })
 }
 
@@ -420,6 +425,7 @@ fn resolve_backend(
         options,
         options_at: src.at(options_span, options_field, ""),
         base_dir: src.dir.clone(),
+        embedded: false,
     };
     crate::backend::validate(&spec)?;
     Ok((spec, url_source))
@@ -752,7 +758,9 @@ fn override_backend(config: &mut Config, url: &str) -> Result<(), CliError> {
         options: toml::Table::new(),
         options_at: ConfigError::field("--backend", ""),
         base_dir: PathBuf::from("."),
+        embedded: false,
     };
+    crate::backend::validate(&spec)?;
     config.backends = BTreeMap::from([(CLI_BACKEND.to_string(), spec)]);
     config.url_sources = BTreeMap::from([(CLI_BACKEND.to_string(), UrlSource::CommandLine)]);
     config.default_backend = CLI_BACKEND.into();

@@ -53,7 +53,7 @@ fn at(e: &ConfigError) -> (Option<usize>, Option<&str>) {
 }
 
 #[test]
-fn the_embedded_default_is_one_memory_backend() {
+fn the_embedded_default_is_one_sqlite_file() {
     let config = load(None, None).expect("loads");
     assert_eq!(config.source, "(embedded default)");
     assert_eq!(config.namespace.as_str(), DEFAULT_NAMESPACE);
@@ -61,7 +61,9 @@ fn the_embedded_default_is_one_memory_backend() {
     let spec = config
         .backend_of(crate::services::Service::Tokens)
         .expect("defined");
-    assert_eq!(spec.kind, BackendKind::Memory);
+    assert_eq!(spec.kind, BackendKind::Sqlite);
+    assert_eq!(spec.display_url(), "sqlite://authstate.db");
+    assert!(spec.embedded, "the embedded default migrates itself");
     assert_eq!(config.used_backends().len(), 1);
     assert!(!config.encryption.codec.is_encrypting());
     assert_eq!(config.sweeper, authstate::sweeper::SweeperConfig::default());
@@ -124,6 +126,7 @@ fn services_go_to_their_backends_and_the_rest_to_the_default() {
 
 #[tokio::test]
 async fn services_on_two_memory_backends_are_composed() {
+    use crate::backend::Schema;
     let d = Dir::new();
     let config = d
         .load(
@@ -132,21 +135,30 @@ async fn services_on_two_memory_backends_are_composed() {
         )
         .expect("loads");
     let ns = || authstate::Namespace::new("compose-test").expect("valid");
-    let stores = crate::services::open_services(&config, config.store_config(ns()))
-        .await
-        .expect("opens");
+    let stores =
+        crate::services::open_services(&config, config.store_config(ns()), Schema::Require)
+            .await
+            .expect("opens");
     stores
         .state
         .put("k", b"v".to_vec(), Duration::from_secs(60))
         .await
         .expect("put");
     // Backend "b" holds the state; "a" does not see it.
-    let b = crate::backend::open_backend(&config.backends["b"], config.store_config(ns()))
-        .await
-        .expect("opens");
-    let a = crate::backend::open_backend(&config.backends["a"], config.store_config(ns()))
-        .await
-        .expect("opens");
+    let b = crate::backend::open_backend(
+        &config.backends["b"],
+        config.store_config(ns()),
+        Schema::Require,
+    )
+    .await
+    .expect("opens");
+    let a = crate::backend::open_backend(
+        &config.backends["a"],
+        config.store_config(ns()),
+        Schema::Require,
+    )
+    .await
+    .expect("opens");
     assert!(b.stores.state.get("k").await.expect("get").is_some());
     assert!(a.stores.state.get("k").await.expect("get").is_none());
     assert_eq!(stores.backend, "memory");
@@ -393,7 +405,7 @@ fn urls_from_files_are_redacted_and_inline_passwords_warned_about() {
             "default_backend = \"cache\"\n\
              [backends.cache]\nurl_file = \"redis-url\"\n\
              [backends.db]\nurl = \"postgres://idp:sw0rdfish@db/idp\"\n\
-             [backends.db.options]\npassword = \"opt-secret\"\nconnect_timeout = \"5s\"\n",
+             [backends.db.options]\npassword = \"opt-secret\"\nacquire_timeout_ms = 5000\n",
         )
         .expect("loads");
     let cache = &config.backends["cache"];
@@ -418,7 +430,7 @@ fn urls_from_files_are_redacted_and_inline_passwords_warned_about() {
         rendered.contains("url_file = \"redis-url\"  # \"rediss://idp:[redacted]@cache:6380/0\""),
         "{rendered}"
     );
-    assert!(rendered.contains("connect_timeout = \"5s\""), "{rendered}");
+    assert!(rendered.contains("acquire_timeout_ms = 5000"), "{rendered}");
     let debug = format!("{:?}", config.backends);
     for secret in ["hunter2", "sw0rdfish", "opt-secret"] {
         assert!(!debug.contains(secret), "{secret} in {debug}");
