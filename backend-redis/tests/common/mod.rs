@@ -12,6 +12,7 @@
 
 #![allow(dead_code)]
 
+use std::any::Any;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -27,13 +28,19 @@ static SERVER: Mutex<Weak<TestServer>> = Mutex::new(Weak::new());
 
 /// The shared server, started if no test holds it.
 pub fn shared_server() -> Arc<TestServer> {
-    let mut slot = SERVER.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(server) = slot.upgrade() {
-        return server;
+    shared(&SERVER, || require(authstate_testkit::redis()))
+}
+
+/// What `slot` holds while any test of the binary holds it, else a new one from `start`
+/// (the pattern of [`shared_server`], for any topology: a TLS server, a Sentinel set…).
+pub fn shared<T>(slot: &Mutex<Weak<T>>, start: impl FnOnce() -> T) -> Arc<T> {
+    let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(running) = slot.upgrade() {
+        return running;
     }
-    let server = Arc::new(require(authstate_testkit::redis()));
-    *slot = Arc::downgrade(&server);
-    server
+    let started = Arc::new(start());
+    *slot = Arc::downgrade(&started);
+    started
 }
 
 /// The backend options the suite runs with: the default, but a server-expiry grace
@@ -228,78 +235,141 @@ impl Harness for RedisHarness {
     }
 
     async fn dump(&self, namespace: &Namespace) -> Result<Option<Vec<RawEntry>>> {
-        let mut conn = self.connect().await?;
-        let mut out = Vec::new();
-        for key in scan(&mut conn, &format!("as:{}:*", namespace.as_str())).await? {
-            let value = content(&mut conn, &key).await?;
-            out.push(RawEntry { key, value });
-        }
-        Ok(Some(out))
+        dump_namespace(&mut self.connect().await?, namespace).await
     }
 
     async fn tamper(&self, namespace: &Namespace, contract: Contract) -> Result<Option<usize>> {
-        let Some((pattern, sealed)) = sealed_parts(contract) else {
-            return Ok(Some(0));
-        };
-        let mut conn = self.connect().await?;
-        let pattern = format!("as:{}:{pattern}", namespace.as_str());
-        let mut altered = 0;
-        for key in scan(&mut conn, &pattern).await? {
-            let kind = bulk(query(&mut conn, redis::cmd("TYPE").arg(&key[..])).await?);
-            match (sealed, &kind[..]) {
-                (Sealed::SessionString, b"string") => {
-                    let mut record = bulk(query(&mut conn, redis::cmd("GET").arg(&key[..])).await?);
-                    let Some(len) = record.get(33..37) else {
-                        continue;
-                    };
-                    let data = 37 + u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-                    if record.len() > data && flip(&mut record[data..]) {
-                        query(
-                            &mut conn,
-                            redis::cmd("SET")
-                                .arg(&key[..])
-                                .arg(&record[..])
-                                .arg("KEEPTTL"),
-                        )
-                        .await?;
-                        altered += 1;
-                    }
-                }
-                (Sealed::Field(field), b"hash") => {
-                    let v = query(&mut conn, redis::cmd("HGET").arg(&key[..]).arg(field)).await?;
-                    // A taken artifact has no payload left.
-                    if let Value::BulkString(mut value) = v
-                        && flip(&mut value)
-                    {
-                        query(
-                            &mut conn,
-                            redis::cmd("HSET").arg(&key[..]).arg(field).arg(&value[..]),
-                        )
-                        .await?;
-                        altered += 1;
-                    }
-                }
-                (Sealed::EveryValue, b"hash") => {
-                    let all = items(query(&mut conn, redis::cmd("HGETALL").arg(&key[..])).await?);
-                    let mut it = all.into_iter();
-                    while let (Some(f), Some(v)) = (it.next(), it.next()) {
-                        let (f, mut value) = (bulk(f), bulk(v));
-                        // `<expiry> <sealed>`: flip inside the sealed part.
-                        let start = value.iter().position(|&b| b == b' ').map_or(0, |p| p + 1);
-                        if flip(&mut value[start..]) {
-                            query(
-                                &mut conn,
-                                redis::cmd("HSET").arg(&key[..]).arg(&f[..]).arg(&value[..]),
-                            )
-                            .await?;
-                            altered += 1;
-                        }
-                    }
-                }
-                // Indexes (sorted sets) hold no payload.
-                _ => {}
-            }
-        }
-        Ok(Some(altered))
+        tamper_namespace(&mut self.connect().await?, namespace, contract).await
     }
+}
+
+/// A conformance harness over any topology: the stores connect with `config`, `dump`
+/// and `tamper` with `admin` (for a restricted ACL user, a user that may `SCAN` and read
+/// every key; for TLS, the same certificates; with Sentinel, the same sentinels, so that
+/// they always reach the current master). Each call opens a new connection.
+pub struct ConfiguredHarness {
+    /// Held so the topology outlives the test.
+    _topology: Arc<dyn Any + Send + Sync>,
+    config: RedisConfig,
+    admin: RedisConfig,
+    options: BackendOptions,
+}
+
+impl ConfiguredHarness {
+    /// A harness over `topology` (kept alive as long as the harness).
+    pub fn new(
+        topology: Arc<dyn Any + Send + Sync>,
+        config: RedisConfig,
+        admin: RedisConfig,
+        options: BackendOptions,
+    ) -> Self {
+        ConfiguredHarness {
+            _topology: topology,
+            config,
+            admin,
+            options,
+        }
+    }
+}
+
+#[async_trait]
+impl Harness for ConfiguredHarness {
+    async fn open(&self, config: StoreConfig) -> Result<Stores> {
+        let connection = RedisConnection::connect(&self.config).await?;
+        RedisBackend::new(connection, self.options.clone()).open(config)
+    }
+
+    async fn dump(&self, namespace: &Namespace) -> Result<Option<Vec<RawEntry>>> {
+        let mut conn = RedisConnection::connect(&self.admin).await?;
+        dump_namespace(&mut conn, namespace).await
+    }
+
+    async fn tamper(&self, namespace: &Namespace, contract: Contract) -> Result<Option<usize>> {
+        let mut conn = RedisConnection::connect(&self.admin).await?;
+        tamper_namespace(&mut conn, namespace, contract).await
+    }
+}
+
+/// The harnesses' `dump`: every key of `namespace` and its content, through `conn`.
+pub async fn dump_namespace(
+    conn: &mut RedisConnection,
+    namespace: &Namespace,
+) -> Result<Option<Vec<RawEntry>>> {
+    let mut out = Vec::new();
+    for key in scan(conn, &format!("as:{}:*", namespace.as_str())).await? {
+        let value = content(conn, &key).await?;
+        out.push(RawEntry { key, value });
+    }
+    Ok(Some(out))
+}
+
+/// The harnesses' `tamper`: flips a byte of every sealed payload of `contract` in
+/// `namespace`, through `conn`.
+pub async fn tamper_namespace(
+    conn: &mut RedisConnection,
+    namespace: &Namespace,
+    contract: Contract,
+) -> Result<Option<usize>> {
+    let Some((pattern, sealed)) = sealed_parts(contract) else {
+        return Ok(Some(0));
+    };
+    let pattern = format!("as:{}:{pattern}", namespace.as_str());
+    let mut altered = 0;
+    for key in scan(conn, &pattern).await? {
+        let kind = bulk(query(conn, redis::cmd("TYPE").arg(&key[..])).await?);
+        match (sealed, &kind[..]) {
+            (Sealed::SessionString, b"string") => {
+                let mut record = bulk(query(conn, redis::cmd("GET").arg(&key[..])).await?);
+                let Some(len) = record.get(33..37) else {
+                    continue;
+                };
+                let data = 37 + u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+                if record.len() > data && flip(&mut record[data..]) {
+                    query(
+                        conn,
+                        redis::cmd("SET")
+                            .arg(&key[..])
+                            .arg(&record[..])
+                            .arg("KEEPTTL"),
+                    )
+                    .await?;
+                    altered += 1;
+                }
+            }
+            (Sealed::Field(field), b"hash") => {
+                let v = query(conn, redis::cmd("HGET").arg(&key[..]).arg(field)).await?;
+                // A taken artifact has no payload left.
+                if let Value::BulkString(mut value) = v
+                    && flip(&mut value)
+                {
+                    query(
+                        conn,
+                        redis::cmd("HSET").arg(&key[..]).arg(field).arg(&value[..]),
+                    )
+                    .await?;
+                    altered += 1;
+                }
+            }
+            (Sealed::EveryValue, b"hash") => {
+                let all = items(query(conn, redis::cmd("HGETALL").arg(&key[..])).await?);
+                let mut it = all.into_iter();
+                while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                    let (f, mut value) = (bulk(f), bulk(v));
+                    // `<expiry> <sealed>`: flip inside the sealed part.
+                    let start = value.iter().position(|&b| b == b' ').map_or(0, |p| p + 1);
+                    if flip(&mut value[start..]) {
+                        query(
+                            conn,
+                            redis::cmd("HSET").arg(&key[..]).arg(&f[..]).arg(&value[..]),
+                        )
+                        .await?;
+                        altered += 1;
+                    }
+                }
+            }
+            // Indexes (sorted sets) hold no payload.
+            _ => {}
+        }
+    }
+    Ok(Some(altered))
 }
