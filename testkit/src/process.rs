@@ -25,7 +25,7 @@ pub const LOCALHOST: &str = "127.0.0.1";
 
 /// Another process may take a port between our probe-bind and the server's bind; the
 /// server then exits saying so, and starting again on fresh ports is the cure.
-const START_ATTEMPTS: usize = 3;
+const START_ATTEMPTS: usize = 5;
 
 const LOG_FILE: &str = "server.log";
 
@@ -260,8 +260,11 @@ impl Launcher {
             let mut dir = ServerDir::new()?;
             let args = configure(&mut dir)?;
             match self.start_once(&exe, dir, &args, &mut probe) {
+                // A taken port says "already in use" — or, for slapd at `-d 0`, nothing
+                // at all (it exits 1 silently); a configuration error always says why.
                 Err(TestkitError::Exited { log_tail, .. })
-                    if attempt < START_ATTEMPTS && log_tail.contains("already in use") =>
+                    if attempt < START_ATTEMPTS
+                        && (log_tail.contains("already in use") || log_tail.trim().is_empty()) =>
                 {
                     tracing::debug!(program = self.program.name, "port taken, retrying");
                     attempt += 1;
