@@ -6,8 +6,11 @@
 //! [`StoreConfig`] and what to do about the namespace's [`Schema`], and returns the nine
 //! stores, what it migrated, and an optional hook for `check`. Wiring a backend in is
 //! one match arm there (and, to check its options when the config is loaded, one in
-//! [`validate`]); the SQL backend's arms call into [`sql`].
+//! [`validate`]); the SQL backend's arms call into [`sql`], Redis's into [`redis`],
+//! LDAP's into [`ldap`].
 
+mod ldap;
+mod redis;
 mod sql;
 
 use std::collections::HashMap;
@@ -89,10 +92,14 @@ impl BackendKind {
 
     /// Whether this binary can open it.
     pub fn is_built(self) -> bool {
-        matches!(
-            self,
-            BackendKind::Memory | BackendKind::Sqlite | BackendKind::Postgres | BackendKind::Mysql
-        )
+        match self {
+            BackendKind::Memory
+            | BackendKind::Sqlite
+            | BackendKind::Postgres
+            | BackendKind::Mysql
+            | BackendKind::Redis
+            | BackendKind::Ldap => true,
+        }
     }
 
     /// Whether it needs a URL (every kind but memory does).
@@ -132,6 +139,9 @@ pub fn parse_url(url: &str) -> Result<BackendKind, String> {
         ));
     };
     let scheme = scheme.to_ascii_lowercase();
+    if matches!(scheme.as_str(), "redis+cluster" | "rediss+cluster") {
+        return Err(redis::CLUSTER_UNSUPPORTED.to_string());
+    }
     let Some(&(_, kind, _)) = SCHEMES.iter().find(|(s, _, _)| *s == scheme) else {
         return Err(format!(
             "unknown backend URL scheme \"{scheme}\" (supported: {})",
@@ -309,9 +319,8 @@ fn resolve_files(table: &toml::Table, dir: &Path) -> toml::Table {
 /// Checks a backend's settings when the config is loaded, so that `config check` finds
 /// mistakes before anything connects. Errors name the option (exit status 2).
 ///
-/// Backends not built in pass their options through unchecked; wiring one in adds an
-/// arm that deserializes them into its own config, for example
-/// `BackendKind::Redis => spec.options_as::<RedisConfig>(Some("url"))?.validate()…`.
+/// Each backend deserializes them into its own config and checks that (reading the
+/// password and certificate files they name), without connecting.
 pub fn validate(spec: &BackendSpec) -> Result<(), CliError> {
     match spec.kind {
         BackendKind::Memory => match spec.options.keys().next() {
@@ -325,7 +334,8 @@ pub fn validate(spec: &BackendSpec) -> Result<(), CliError> {
             None => Ok(()),
         },
         BackendKind::Sqlite | BackendKind::Postgres | BackendKind::Mysql => sql::validate(spec),
-        BackendKind::Redis | BackendKind::Ldap => Ok(()),
+        BackendKind::Redis => redis::validate(spec),
+        BackendKind::Ldap => ldap::validate(spec),
     }
 }
 
@@ -344,13 +354,15 @@ pub enum Schema {
 
 /// Whether what a run writes in a namespace stays after the process ends, with no way
 /// to remove it yet (a SQL database on disk or on a server: the SQL backend cannot drop
-/// a namespace's tables).
+/// a namespace's tables; an LDAP directory keeps each namespace's subtree). Redis
+/// expires every record it holds.
 pub fn keeps_namespaces(spec: &BackendSpec) -> bool {
     match spec.kind {
         BackendKind::Sqlite | BackendKind::Postgres | BackendKind::Mysql => {
             !sql::is_in_memory(spec)
         }
-        BackendKind::Memory | BackendKind::Redis | BackendKind::Ldap => false,
+        BackendKind::Ldap => true,
+        BackendKind::Memory | BackendKind::Redis => false,
     }
 }
 
@@ -403,6 +415,12 @@ pub async fn open_backend(
     config: StoreConfig,
     schema: Schema,
 ) -> Result<Opened, CliError> {
+    if !spec.kind.is_built() {
+        return Err(CliError::NotBuilt {
+            backend: spec.name.clone(),
+            kind: spec.kind.name(),
+        });
+    }
     match spec.kind {
         BackendKind::Memory => Ok(Opened {
             stores: memory_server(&spec.name).open(config)?,
@@ -412,13 +430,8 @@ pub async fn open_backend(
         BackendKind::Sqlite | BackendKind::Postgres | BackendKind::Mysql => {
             sql::open(spec, config, schema).await
         }
-        // Wire each server backend in here as it lands, for example:
-        //   BackendKind::Redis => redis::open(spec, config, schema).await,
-        // with `BackendKind::is_built` returning true for it.
-        kind @ (BackendKind::Redis | BackendKind::Ldap) => Err(CliError::NotBuilt {
-            backend: spec.name.clone(),
-            kind: kind.name(),
-        }),
+        BackendKind::Redis => redis::open(spec, config).await,
+        BackendKind::Ldap => ldap::open(spec, config, schema).await,
     }
 }
 
@@ -465,6 +478,18 @@ mod tests {
             ("ldaps://dir", BackendKind::Ldap),
         ] {
             assert_eq!(parse_url(url), Ok(kind), "{url}");
+        }
+    }
+
+    #[test]
+    fn redis_cluster_is_refused_with_the_reason() {
+        for url in ["redis+cluster://a:7000,b:7001", "rediss+cluster://:pw@a"] {
+            let m = err(url);
+            assert!(
+                m.contains("Redis Cluster is not supported by the contracts yet"),
+                "{m}"
+            );
+            assert!(!m.contains("pw@"), "{m}");
         }
     }
 
@@ -561,11 +586,13 @@ mod tests {
             other => panic!("expected a config error, got {other:?}"),
         }
         spec.kind = BackendKind::Redis;
+        spec.options.clear();
+        spec.url = Some(SecretString::new("redis://127.0.0.1:6379"));
         assert!(validate(&spec).is_ok());
     }
 
     #[tokio::test]
-    async fn memory_opens_share_data_by_name_and_others_are_not_built() {
+    async fn memory_opens_share_data_by_name() {
         let spec = |name: &str, kind| BackendSpec {
             name: name.into(),
             kind,
@@ -604,20 +631,5 @@ mod tests {
             .expect("put");
         assert!(b.stores.state.get("k").await.expect("get").is_some());
         assert!(other.stores.state.get("k").await.expect("get").is_none());
-
-        match open_backend(
-            &spec("cache", BackendKind::Redis),
-            config(),
-            Schema::Require,
-        )
-        .await
-        {
-            Err(e @ CliError::NotBuilt { .. }) => {
-                let m = e.to_string();
-                assert!(m.contains("the redis backend is not built into this release yet"));
-                assert!(m.contains("the configuration is valid"));
-            }
-            other => panic!("expected NotBuilt, got {other:?}"),
-        }
     }
 }

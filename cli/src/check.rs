@@ -334,14 +334,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_backend_that_is_not_built_fails_its_services_only() {
+    async fn a_backend_that_cannot_be_reached_fails_its_services_only() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("authstate.toml");
         std::fs::write(
             &path,
             "default_backend = \"mem\"\n[backends.mem]\nkind = \"memory\"\n\
-             [backends.cache]\nurl = \"redis://127.0.0.1:6379\"\n\
-             [backends.db]\nurl = \"ldap://127.0.0.1:1\"\n\
+             [backends.cache]\nurl = \"redis://127.0.0.1:1\"\n\
+             [backends.db]\nurl = \"ldap://127.0.0.1:1/dc=example,dc=com\"\n\
              [services]\nreplay = \"cache\"\n[sweeper]\nlease_backend = \"db\"\n",
         )
         .expect("writes");
@@ -362,6 +362,9 @@ mod tests {
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].service, Service::Replay);
         let why = failed[0].outcome.as_ref().expect_err("failed");
-        assert!(why.contains("not built into this release"), "{why}");
+        assert!(
+            why.contains("cannot connect to Redis at 127.0.0.1:1"),
+            "{why}"
+        );
     }
 }

@@ -19,9 +19,8 @@ const GLOBAL: &str = "Global options";
 pub struct Cli {
     /// The backend for every service, as a URL (`memory:`, `sqlite://PATH`,
     /// `postgres://…`, `mysql://…`, `redis://…`, `rediss://…`, `redis+sentinel://…`,
-    /// `ldap://…`, `ldaps://…`); replaces the config file's backends. Built into this
-    /// release: `memory:`, `sqlite://PATH`, `postgres://…` and `mysql://…` or
-    /// `mariadb://…` (MariaDB); run `authstate migrate` once before using a database.
+    /// `ldap://HOST/BASE_DN`, `ldaps://…`); replaces the config file's backends. Run
+    /// `authstate migrate` once before using a SQL database or an LDAP directory.
     #[arg(
         long,
         global = true,

@@ -6,9 +6,10 @@
 //! are skipped unless `--all` is given (they then fail or prove little); a backend's own
 //! test harness runs them.
 //!
-//! On a SQL backend every case's namespace is migrated when it is opened (its tables
-//! created). The SQL backend cannot drop a namespace yet, so those tables stay in the
-//! database; the run ends with a note that says so.
+//! On a SQL or LDAP backend every case's namespace is migrated when it is opened (its
+//! tables or its subtree created). Neither backend can drop a namespace yet, so those
+//! stay on the server; the run ends with a note that says so. On Redis every record
+//! expires.
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -153,8 +154,19 @@ fn remember(namespaces: &Mutex<HashSet<Namespace>>, namespace: &Namespace) {
         .insert(namespace.clone());
 }
 
-/// The note about the tables a run leaves in a SQL database.
+/// The note about the tables a run leaves in a SQL database, or the subtrees in an LDAP
+/// directory.
 fn left_behind(spec: &BackendSpec, namespaces: usize) -> String {
+    if spec.kind == crate::backend::BackendKind::Ldap {
+        return format!(
+            "note: the subtrees ou=<namespace> of the {namespaces} random namespaces this run \
+             opened stay under the base DN of backend \"{}\" ({}), with whatever records \
+             had not expired yet. Run the suite against a scratch base DN, not one an IdP \
+             uses.",
+            spec.name,
+            spec.display_url()
+        );
+    }
     let tables = match spec.kind {
         crate::backend::BackendKind::Postgres => "the schemas authstate_<namespace>",
         _ => "the tables authstate_<namespace>_*",

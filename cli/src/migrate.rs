@@ -45,7 +45,11 @@ pub fn run(config: &Config) -> Result<(), CliError> {
                     })?;
                 let Some(steps) = opened.migrated else {
                     // Nothing to migrate here is nothing to migrate in any namespace.
-                    writeln!(out, "{label}: nothing to migrate")?;
+                    let why = match spec.kind {
+                        crate::backend::BackendKind::Redis => "Redis keeps no schema",
+                        _ => "it keeps no schema",
+                    };
+                    writeln!(out, "{label}: nothing to migrate ({why})")?;
                     break;
                 };
                 if steps.is_empty() {

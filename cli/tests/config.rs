@@ -210,17 +210,34 @@ fn without_a_config_the_embedded_default_is_checked() {
 }
 
 #[test]
-fn a_valid_config_naming_a_backend_not_built_in_passes_config_check() {
+fn config_check_reads_redis_and_ldap_options_without_connecting() {
     let dir = Dir::new();
     dir.run(
-        "[backends.cache]\nurl = \"redis://127.0.0.1:6379\"\n",
+        "default_backend = \"cache\"\n[backends.cache]\nurl = \"redis://127.0.0.1:1\"\n\
+         [backends.cache.options]\nconnections = 4\ndurable_replicas = 1\n\
+         [backends.dir]\nurl = \"ldap://127.0.0.1:1/dc=example,dc=com\"\n",
         &["config", "check"],
     )
     .assert()
     .success()
-    .stdout(predicate::str::contains(
-        "the redis backend is not built into this release yet",
+    .stdout(predicate::str::contains("not built").not());
+    dir.run(
+        "[backends.cache]\nurl = \"redis://127.0.0.1:1\"\n\
+         [backends.cache.options]\nconections = 4\n",
+        &["config", "check"],
+    )
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains(
+        "backends.cache.options.conections: unknown field `conections`",
     ));
+    dir.run(
+        "[backends.dir]\nurl = \"ldap://127.0.0.1:1\"\n",
+        &["config", "check"],
+    )
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains("base_dn: no base DN"));
 }
 
 /// Secrets that a config check must never print, and the environment providing them.
@@ -336,6 +353,20 @@ fn the_example_config_is_accepted() {
     let dir = Dir::new();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/authstate.toml");
     let text = std::fs::read_to_string(&example).expect("examples/authstate.toml exists");
+    // The LDAP backend needs a base DN (and the example's directory a bind): until the
+    // example's commented-out options are filled in, fill them in here.
+    let text = if text.contains("\nbase_dn = ") {
+        text
+    } else {
+        text.replacen(
+            "# [backends.directory.options]\n",
+            "[backends.directory.options]\nbase_dn = \"ou=authstate,dc=example,dc=com\"\n\
+             bind_dn = \"cn=authstate,ou=services,dc=example,dc=com\"\n\
+             password_file = \"secrets/ldap-password\"\n",
+            1,
+        )
+    };
+    dir.write("secrets/ldap-password", "ldap-Passw0rd\n");
     dir.write(
         "secrets/postgres-url",
         &format!(

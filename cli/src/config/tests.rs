@@ -455,13 +455,27 @@ fn backend_options_deserialize_into_the_backends_own_config() {
         tls: Option<FakeTls>,
     }
     let d = Dir::new();
+    // Redis checks its options when the config loads: unknown ones are refused there.
+    match d.load(
+        "[backends.cache]\nurl = \"redis://cache\"\n\n[backends.cache.options]\ntimeout_ms = 250\n",
+    ) {
+        Err(CliError::Config(e)) => assert_eq!(
+            at(&e),
+            (Some(4), Some("backends.cache.options.timeout_ms")),
+            "{e}"
+        ),
+        other => panic!("expected a config error, got {other:?}"),
+    }
     let config = d
-        .load(
-            "[backends.cache]\nurl = \"redis://cache\"\n\n[backends.cache.options]\ntimeout_ms = 250\n\
-             password_file = \"secrets/redis-password\"\ntls = { ca_file = \"/etc/ca.pem\" }\n",
-        )
+        .load("[backends.cache]\nurl = \"redis://cache\"\n\n[backends.cache.options]\ntimeout = 250\n")
         .expect("loads");
-    let spec = &config.backends["cache"];
+    // The options as another backend's config would read them.
+    let mut spec = config.backends["cache"].clone();
+    spec.options = toml::from_str(
+        "timeout_ms = 250\npassword_file = \"secrets/redis-password\"\n\
+         tls = { ca_file = \"/etc/ca.pem\" }\n",
+    )
+    .expect("valid TOML");
     let parsed: FakeRedisConfig = spec.options_as(Some("url")).expect("deserializes");
     assert_eq!(parsed.url, "redis://cache");
     assert_eq!(parsed.timeout_ms, 250);
@@ -475,10 +489,8 @@ fn backend_options_deserialize_into_the_backends_own_config() {
         Some(PathBuf::from("/etc/ca.pem"))
     );
 
-    let config = d
-        .load("[backends.cache]\nurl = \"redis://cache\"\n\n[backends.cache.options]\ntimeout_ms = \"soon\"\n")
-        .expect("loads: the options are the backend's to check");
-    match config.backends["cache"].options_as::<FakeRedisConfig>(Some("url")) {
+    spec.options = toml::from_str("timeout_ms = \"soon\"\n").expect("valid TOML");
+    match spec.options_as::<FakeRedisConfig>(Some("url")) {
         Err(CliError::Config(e)) => {
             assert_eq!(
                 at(&e),
