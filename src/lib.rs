@@ -106,3 +106,9 @@ pub use authstate_backend_jdbc as sql;
 /// The LDAP backend (feature `ldap`).
 #[cfg(feature = "ldap")]
 pub use authstate_backend_ldap as ldap;
+
+/// The README's examples, compiled as doc tests (with the `redis` feature, which the
+/// quick start uses) so the front page never shows code that does not build.
+#[cfg(all(doctest, feature = "redis"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
