@@ -50,8 +50,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use authstate_backend_jdbc::{Dialect, SqlBackend};
+use authstate_core::sweeper::{Sweeper, SweeperConfig};
 use authstate_core::{
     Namespace, NewSession, PurgeCriterion, PurgePolicy, SessionId, SessionStore, StoreConfig,
+    Stores,
 };
 use common::{Bind, Latencies, Raw, TASKS, Target, label, now_ms, ns_table, secs};
 
@@ -156,6 +158,13 @@ async fn run() {
     let payload: usize = common::env_or("AUTHSTATE_BENCH_PAYLOAD", 256);
     let pairs: usize = common::env_or("AUTHSTATE_BENCH_PAIRS", if quick { 1 } else { 2 });
     let locked = common::env_or("AUTHSTATE_BENCH_LOCKED_BASELINE", 1u8) == 1;
+    // The sweeper runs, as fractions of the store's unthrottled rate in this run.
+    let fractions: Vec<f64> = std::env::var("AUTHSTATE_BENCH_SWEEPER_FRACTIONS")
+        .unwrap_or_else(|_| if quick { String::new() } else { "0.5".to_owned() })
+        .split(',')
+        .filter_map(|f| f.trim().parse::<f64>().ok())
+        .filter(|f| *f > 0.0)
+        .collect();
     let mut outcomes = Vec::new();
     for dialect in selected {
         let n = common::env_or(
@@ -181,7 +190,7 @@ async fn run() {
             interval,
             payload,
         };
-        outcomes.push(one_database(dialect, &params, &order).await);
+        outcomes.push(one_database(dialect, &params, &order, &fractions).await);
     }
     println!();
     println!(
@@ -193,16 +202,32 @@ async fn run() {
     println!(
         "| database | N | load (s) | store purge rows/s | hand DELETE rows/s | store / hand \
          (≥ 0.9) | get p99 ms idle → during store purge (ratio, ≤ 2) | during hand DELETE \
-         | hand DELETE with the store's locking rows/s | store / that |"
+         | hand DELETE with the store's locking rows/s | store / that | throttled sweeper: \
+         deletes/s, get p99 ms idle → during (ratio) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for o in &outcomes {
         let loads: Vec<String> = o.load_secs.iter().map(|s| format!("{s:.0}")).collect();
         let store = o.rate(Purger::Store).unwrap_or(0.0);
         let hand = o.rate(Purger::Hand).unwrap_or(0.0);
         let locked = o.rate(Purger::HandLocked);
+        let swept: Vec<String> = o
+            .runs
+            .iter()
+            .filter(|(p, _)| matches!(p, Purger::Sweeper(_)))
+            .map(|(p, r)| {
+                format!(
+                    "{:.0} ({}): {:.2} → {:.2} ({:.2})",
+                    r.rate(),
+                    p.name(),
+                    r.idle.quantile_ms(0.99),
+                    r.during.quantile_ms(0.99),
+                    r.p99_ratio()
+                )
+            })
+            .collect();
         println!(
-            "| {} | {} | {} | {store:.0} | {hand:.0} | {:.2} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {store:.0} | {hand:.0} | {:.2} | {} | {} | {} | {} | {} |",
             label(o.dialect),
             o.n,
             loads.join(" + "),
@@ -211,6 +236,11 @@ async fn run() {
             o.p99(Purger::Hand),
             locked.map_or("—".to_owned(), |l| format!("{l:.0}")),
             locked.map_or("—".to_owned(), |l| format!("{:.2}", store / l.max(1e-9))),
+            if swept.is_empty() {
+                "—".to_owned()
+            } else {
+                swept.join("; ")
+            },
         );
     }
     println!();
@@ -252,7 +282,12 @@ struct Params {
     payload: usize,
 }
 
-async fn one_database(dialect: Dialect, params: &Params, order: &[Purger]) -> Outcome {
+async fn one_database(
+    dialect: Dialect,
+    params: &Params,
+    order: &[Purger],
+    fractions: &[f64],
+) -> Outcome {
     let n = params.n;
     let target = Target::open(dialect, 4).await;
     eprintln!(
@@ -296,11 +331,28 @@ async fn one_database(dialect: Dialect, params: &Params, order: &[Purger]) -> Ou
 
     let mut load_secs = Vec::new();
     let mut runs = Vec::new();
-    for &purger in order {
+    let mut order = order.to_vec();
+    let mut i = 0;
+    while i < order.len() {
+        let purger = order[i];
+        i += 1;
         load_secs.push(load(raw, dialect, &table, n, sample_size, &blob).await);
-        let run = purge_run(raw, dialect, &table, &sessions, &ids, params, purger).await;
-        report_run(dialect, purger.name(), &run);
+        let run = purge_run(raw, dialect, &table, &stores, &ids, params, purger).await;
+        report_run(dialect, &purger.name(), &run);
         runs.push((purger, run));
+        if i == order.len() {
+            // The store's rate is known now: add the throttled sweeper runs.
+            let (rows, secs) = runs
+                .iter()
+                .filter(|(p, _)| *p == Purger::Store)
+                .fold((0u64, 0f64), |(r, s), (_, run)| (r + run.deleted, s + run.secs));
+            if secs > 0.0 && !order.iter().any(|p| matches!(p, Purger::Sweeper(_))) {
+                for f in fractions {
+                    let rate = (rows as f64 / secs * f).max(1.0) as u32;
+                    order.push(Purger::Sweeper(rate));
+                }
+            }
+        }
     }
 
     backend.close().await;
@@ -500,6 +552,9 @@ async fn filler(
 /// Who purges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purger {
+    /// The core's sweeper (`Sweeper::sweep_once`: one batch a call, the lease renewed
+    /// before each) throttled to this many deletes per second.
+    Sweeper(u32),
     /// `SessionStore::purge`, one batch a call, as the sweeper calls it.
     Store,
     /// A hand-written batched `DELETE` through the raw pool.
@@ -510,11 +565,12 @@ enum Purger {
 }
 
 impl Purger {
-    fn name(self) -> &'static str {
+    fn name(self) -> String {
         match self {
-            Purger::Store => "store purge",
-            Purger::Hand => "hand DELETE",
-            Purger::HandLocked => "hand DELETE, SKIP LOCKED",
+            Purger::Sweeper(rate) => format!("sweeper, ≤ {rate} deletes/s"),
+            Purger::Store => "store purge".to_owned(),
+            Purger::Hand => "hand DELETE".to_owned(),
+            Purger::HandLocked => "hand DELETE, SKIP LOCKED".to_owned(),
         }
     }
 }
@@ -582,11 +638,12 @@ async fn purge_run(
     raw: &Raw,
     d: Dialect,
     table: &str,
-    sessions: &Arc<dyn SessionStore>,
+    stores: &Stores,
     ids: &Arc<Vec<SessionId>>,
     params: &Params,
     purger: Purger,
 ) -> PurgeRun {
+    let sessions = &stores.sessions;
     let misses = Arc::new(AtomicU64::new(0));
     // The no-purge window.
     let stop = Arc::new(AtomicBool::new(false));
@@ -632,6 +689,20 @@ async fn purge_run(
                 batches += 1;
             }
             (deleted, batches)
+        }
+        Purger::Sweeper(rate) => {
+            let config = SweeperConfig {
+                batch_size: BATCH,
+                criterion: PurgeCriterion::Expiry,
+                offset: Duration::ZERO,
+                max_deletes_per_second: Some(rate),
+                ..SweeperConfig::default()
+            };
+            let sweeper = Sweeper::new(stores, config).expect("a sweeper");
+            let run = sweeper.sweep_once().await.expect("sweeps");
+            assert!(run.swept, "the sweeper did not get the lease");
+            let total = run.total();
+            (total.deleted, u64::from(total.batches))
         }
         Purger::HandLocked => {
             let (mut deleted, mut batches) = (0u64, 0u64);
