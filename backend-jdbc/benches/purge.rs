@@ -160,7 +160,13 @@ async fn run() {
     let locked = common::env_or("AUTHSTATE_BENCH_LOCKED_BASELINE", 1u8) == 1;
     // The sweeper runs, as fractions of the store's unthrottled rate in this run.
     let fractions: Vec<f64> = std::env::var("AUTHSTATE_BENCH_SWEEPER_FRACTIONS")
-        .unwrap_or_else(|_| if quick { String::new() } else { "0.5".to_owned() })
+        .unwrap_or_else(|_| {
+            if quick {
+                String::new()
+            } else {
+                "0.5".to_owned()
+            }
+        })
         .split(',')
         .filter_map(|f| f.trim().parse::<f64>().ok())
         .filter(|f| *f > 0.0)
@@ -345,7 +351,9 @@ async fn one_database(
             let (rows, secs) = runs
                 .iter()
                 .filter(|(p, _)| *p == Purger::Store)
-                .fold((0u64, 0f64), |(r, s), (_, run)| (r + run.deleted, s + run.secs));
+                .fold((0u64, 0f64), |(r, s), (_, run)| {
+                    (r + run.deleted, s + run.secs)
+                });
             if secs > 0.0 && !order.iter().any(|p| matches!(p, Purger::Sweeper(_))) {
                 for f in fractions {
                     let rate = (rows as f64 / secs * f).max(1.0) as u32;
