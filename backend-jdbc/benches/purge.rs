@@ -321,7 +321,7 @@ async fn one_database(
         .show_row(
             &format!(
                 "SELECT k, subject_hash, version, last_activity, abs_expires_at, idle_ms, \
-                 expires_at, data FROM {table} LIMIT 1"
+                 expires_at, data, meta FROM {table} LIMIT 1"
             ),
             &[],
         )
@@ -329,6 +329,9 @@ async fn one_database(
     eprintln!("[{}] a session row: {}", label(dialect), shown.join(", "));
     let blob = raw
         .bytes(&format!("SELECT data FROM {table} LIMIT 1"), &[])
+        .await;
+    let meta = raw
+        .bytes(&format!("SELECT meta FROM {table} LIMIT 1"), &[])
         .await;
     raw.batch(&format!(
         "CREATE TABLE bench_stash AS SELECT * FROM {table}"
@@ -342,7 +345,7 @@ async fn one_database(
     while i < order.len() {
         let purger = order[i];
         i += 1;
-        load_secs.push(load(raw, dialect, &table, n, sample_size, &blob).await);
+        load_secs.push(load(raw, dialect, &table, n, sample_size, (&blob, &meta)).await);
         let run = purge_run(raw, dialect, &table, &stores, &ids, params, purger).await;
         report_run(dialect, &purger.name(), &run);
         runs.push((purger, run));
@@ -429,7 +432,14 @@ async fn create_sample(
 
 /// Empties the table and fills it: the sample back, then `n - sample` live and `n`
 /// expired filler rows. Returns the seconds it took.
-async fn load(raw: &Raw, d: Dialect, table: &str, n: i64, sample: i64, blob: &[u8]) -> f64 {
+async fn load(
+    raw: &Raw,
+    d: Dialect,
+    table: &str,
+    n: i64,
+    sample: i64,
+    blobs: (&[u8], &[u8]),
+) -> f64 {
     let started = Instant::now();
     match d {
         Dialect::Postgres => raw.batch(&format!("TRUNCATE {table}")).await,
@@ -449,12 +459,12 @@ async fn load(raw: &Raw, d: Dialect, table: &str, n: i64, sample: i64, blob: &[u
     while expired_from <= n || live_from <= live {
         if expired_from <= n {
             let to = (expired_from + CHUNK - 1).min(n);
-            filler(raw, d, table, Kind::Expired, expired_from, to, now, blob).await;
+            filler(raw, d, table, Kind::Expired, expired_from, to, now, blobs).await;
             expired_from = to + 1;
         }
         if live_from <= live {
             let to = (live_from + CHUNK - 1).min(live);
-            filler(raw, d, table, Kind::Live, live_from, to, now, blob).await;
+            filler(raw, d, table, Kind::Live, live_from, to, now, blobs).await;
             live_from = to + 1;
         }
     }
@@ -501,10 +511,10 @@ async fn filler(
     from: i64,
     to: i64,
     now: i64,
-    blob: &[u8],
+    (blob, meta): (&[u8], &[u8]),
 ) {
     let columns =
-        "k, subject_hash, version, last_activity, abs_expires_at, idle_ms, expires_at, data";
+        "k, subject_hash, version, last_activity, abs_expires_at, idle_ms, expires_at, data, meta";
     // A permutation-ish spread of the counter `g`, unrelated to the key's order.
     let spread = |g: &str, span: i64| format!("(({g} * 7919) % {span})");
     let tag = match kind {
@@ -527,8 +537,8 @@ async fn filler(
             let la = activity(&e);
             format!(
                 "INSERT INTO {table} ({columns}) SELECT sha256(convert_to('{tag}' || g, 'UTF8')), \
-                 sha256(convert_to('s' || (g % 50000), 'UTF8')), 1, {la}, {e}, NULL, {e}, $1 \
-                 FROM generate_series({from}, {to}) AS g"
+                 sha256(convert_to('s' || (g % 50000), 'UTF8')), 1, {la}, {e}, NULL, {e}, $1, \
+                 $2 FROM generate_series({from}, {to}) AS g"
             )
         }
         Dialect::MySql => {
@@ -539,7 +549,7 @@ async fn filler(
                 "INSERT INTO {table} ({columns}) SELECT * FROM (SELECT \
                  UNHEX(SHA2(CONCAT('{tag}', seq), 256)) AS k, \
                  UNHEX(SHA2(CONCAT('s', seq % 50000), 256)) AS s, 1 AS v, {la} AS la, \
-                 {e} AS ab, NULL AS i, {e} AS ex, ? AS d FROM seq_{from}_to_{to}) AS x \
+                 {e} AS ab, NULL AS i, {e} AS ex, ? AS d, ? AS m FROM seq_{from}_to_{to}) AS x \
                  ORDER BY k"
             )
         }
@@ -549,11 +559,13 @@ async fn filler(
             format!(
                 "WITH RECURSIVE g(x) AS (SELECT {from} UNION ALL SELECT x + 1 FROM g WHERE x < {to}) \
                  INSERT INTO {table} ({columns}) SELECT randomblob(32), randomblob(32), 1, {la}, \
-                 {e}, NULL, {e}, ?1 FROM g"
+                 {e}, NULL, {e}, ?1, ?2 FROM g"
             )
         }
     };
-    let inserted = raw.execute(&sql, &[Bind::Bytes(blob)]).await;
+    let inserted = raw
+        .execute(&sql, &[Bind::Bytes(blob), Bind::Bytes(meta)])
+        .await;
     assert_eq!(inserted, u64::try_from(to - from + 1).unwrap_or(0), "{sql}");
 }
 

@@ -383,10 +383,16 @@ async fn one_database(
             .create(new_session(0, 0, payload))
             .await
             .expect("creates");
+        // The store keeps a session's sealed record in two parts (data and meta): the
+        // raw row's one column is as long as both.
         setup.session_len = raw
             .bytes(&format!("SELECT data FROM {sessions_t} LIMIT 1"), &[])
             .await
-            .len();
+            .len()
+            + raw
+                .bytes(&format!("SELECT meta FROM {sessions_t} LIMIT 1"), &[])
+                .await
+                .len();
         stores
             .artifacts
             .put("probe", vec![1; payload], Duration::from_secs(60))

@@ -1,18 +1,38 @@
 //! [`ArtifactStore`] on SQL: one row per artifact under the keyed hash of its handle. A
-//! take replaces the sealed payload by a sealed tombstone (`Taken(at)`) and sets
-//! `taken_at`; the row keeps the artifact's original expiry, so the handle stays
-//! reserved and answers `Replayed` until then.
+//! take sets `taken_at` and drops the payload; the row keeps the artifact's original
+//! expiry, so the handle stays reserved and answers `Replayed` until then.
 //!
 //! | operation | PostgreSQL | SQLite | MariaDB |
 //! |---|---|---|---|
 //! | `put` | `INSERT … ON CONFLICT DO UPDATE … WHERE expired` | the same | `INSERT`; on a duplicate, `UPDATE … WHERE expired` |
-//! | `take` | one statement: `WITH old AS (SELECT … FOR UPDATE), upd AS (UPDATE …) SELECT … FROM old` | `BEGIN IMMEDIATE`, `SELECT`, `UPDATE`, `COMMIT` | transaction: `SELECT … FOR UPDATE`, `UPDATE` |
+//! | `take` | 1: `WITH old AS (SELECT … FOR UPDATE), upd AS (UPDATE …) SELECT … FROM old` | 1: `UPDATE … SET taken_at … RETURNING data` (a second, a read, when it is not fresh) | 2: `SELECT`, then `UPDATE … WHERE taken_at IS NULL AND data = <what was read>` |
 //!
-//! PostgreSQL's `UPDATE … RETURNING` returns the new row, not the payload being
-//! replaced, hence the CTE: the `SELECT … FOR UPDATE` reads and locks the old row, the
-//! `UPDATE` writes the tombstone, and a concurrent take waits on the lock and then sees
-//! the tombstone. MariaDB has no `UPDATE … RETURNING`, so it locks the row in a
-//! transaction first; SQLite has a single writer, and `BEGIN IMMEDIATE` takes it.
+//! A take must return the payload that the same atomic step replaces, and no dialect's
+//! `UPDATE … RETURNING` returns a value it overwrites. So:
+//!
+//! - PostgreSQL: the CTE's `SELECT … FOR UPDATE` reads and locks the old row, the
+//!   `UPDATE` writes the sealed tombstone (`Taken(at)`), and a concurrent take waits on
+//!   the lock and then sees the tombstone.
+//! - SQLite: the `UPDATE` only sets `taken_at` (where it was NULL), so its `RETURNING`
+//!   reports the payload; an `AFTER UPDATE OF taken_at` trigger (migration 2) then
+//!   empties `data` within the same statement. `RETURNING` reports the row before
+//!   `AFTER` triggers run. A taken row is its `taken_at` and an empty `data`. SQLite has
+//!   one writer, so concurrent takes are serialized and exactly one finds `taken_at`
+//!   NULL. A take that is not fresh matches no row and reads it once to tell `Replayed`
+//!   from `Unknown`.
+//! - MariaDB has no `UPDATE … RETURNING` and no trigger may write the table its
+//!   statement writes, so a take is a read and then a compare-and-set on what it read:
+//!   `UPDATE … SET data = <tombstone>, taken_at = now WHERE k = ? AND taken_at IS NULL
+//!   AND expires_at > now AND data = <the sealed payload read>`. Two statements, no
+//!   transaction and no lock held between them. Of concurrent takes, the first
+//!   `UPDATE` wins; the others wait on its row lock, re-read the committed row, find
+//!   `taken_at` set and match nothing, and read again to answer `Replayed`. Comparing
+//!   the sealed payload makes sure the payload returned is the one marked taken, even
+//!   if the artifact expired and its handle was reused in between.
+//!
+//! PostgreSQL and SQLite mark the artifact taken before its record is opened: a take of
+//! a corrupt record consumes it (and fails with `Corrupt`, returning nothing). MariaDB
+//! opens it first and changes nothing.
 
 use std::time::Duration;
 
@@ -32,6 +52,11 @@ use crate::upsert::{ConditionalInsert, Written};
 /// The hashing domain of artifact handles; the same in every backend.
 const HANDLE_DOMAIN: &str = authstate_core::domains::ARTIFACT_HANDLE;
 
+/// How many times a MariaDB take reads again after losing its compare-and-set. The
+/// second read finds the winner's tombstone, so more than two rounds means the handle
+/// is being put and taken in a tight loop.
+const MAX_TAKE_ROUNDS: usize = 4;
+
 /// What is sealed under an artifact's handle (the memory backend's format).
 #[derive(Serialize, Deserialize)]
 enum ArtifactRecord {
@@ -43,11 +68,13 @@ enum ArtifactRecord {
 
 pub(crate) struct ArtifactSql {
     put: ConditionalInsert,
-    /// PostgreSQL: the whole take. `$1` key, `$2` now, `$3` tombstone.
+    /// PostgreSQL: the whole take; `$1` key, `$2` now, `$3` tombstone. SQLite: the take
+    /// of a fresh artifact; `$1` key, `$2` now.
     take: Stmt,
-    /// MariaDB, SQLite: the locked read of a live row.
+    /// MariaDB, SQLite: the read of a live row. `$1` key, `$2` now.
     select_live: Stmt,
-    /// MariaDB, SQLite: the tombstone. `$1` key, `$2` now, `$3` tombstone.
+    /// MariaDB: the compare-and-set. `$1` key, `$2` now, `$3` tombstone, `$4` the
+    /// sealed payload read.
     mark_taken: Stmt,
     pub purge: PurgeTable,
 }
@@ -56,10 +83,18 @@ impl ArtifactSql {
     pub fn new(t: &Tables) -> Self {
         let d = t.dialect;
         let a = &t.artifacts;
-        let lock = if d == Dialect::Sqlite {
-            ""
-        } else {
-            " FOR UPDATE"
+        let take = match d {
+            Dialect::Sqlite => format!(
+                "UPDATE {a} SET taken_at = $2 WHERE k = $1 AND expires_at > $2 AND \
+                 taken_at IS NULL RETURNING data, taken_at"
+            ),
+            _ => format!(
+                "WITH old AS (SELECT k, data, taken_at FROM {a} \
+                 WHERE k = $1 AND expires_at > $2 FOR UPDATE), \
+                 upd AS (UPDATE {a} AS t SET data = $3, taken_at = $2 FROM old \
+                 WHERE t.k = old.k AND old.taken_at IS NULL RETURNING t.k) \
+                 SELECT old.data, old.taken_at FROM old"
+            ),
         };
         ArtifactSql {
             put: ConditionalInsert::new(
@@ -69,23 +104,17 @@ impl ArtifactSql {
                 // $1 key, $2 expires_at, $3 taken_at (NULL), $4 data, $5 now
                 5,
             ),
-            take: Stmt::new(
-                d,
-                format!(
-                    "WITH old AS (SELECT k, data, taken_at FROM {a} \
-                     WHERE k = $1 AND expires_at > $2 FOR UPDATE), \
-                     upd AS (UPDATE {a} AS t SET data = $3, taken_at = $2 FROM old \
-                     WHERE t.k = old.k AND old.taken_at IS NULL RETURNING t.k) \
-                     SELECT old.data, old.taken_at FROM old"
-                ),
-            ),
+            take: Stmt::new(d, take),
             select_live: Stmt::new(
                 d,
-                format!("SELECT data, taken_at FROM {a} WHERE k = $1 AND expires_at > $2{lock}"),
+                format!("SELECT data, taken_at FROM {a} WHERE k = $1 AND expires_at > $2"),
             ),
             mark_taken: Stmt::new(
                 d,
-                format!("UPDATE {a} SET data = $3, taken_at = $2 WHERE k = $1"),
+                format!(
+                    "UPDATE {a} SET data = $3, taken_at = $2 WHERE k = $1 AND \
+                     taken_at IS NULL AND expires_at > $2 AND data = $4"
+                ),
             ),
             purge: PurgeTable::new(t, a, "k", None),
         }
@@ -115,11 +144,22 @@ impl SqlArtifactStore {
         Ok(self.node.hash(HANDLE_DOMAIN, handle.as_bytes()))
     }
 
-    /// The outcome for the row a take read before writing its tombstone:
-    /// `Fresh(payload)` if it was live, `Replayed` if it was a tombstone.
+    /// What a row read before a take says: `Fresh(payload)` if it is live,
+    /// `Replayed` if it was taken (a sealed tombstone, or on SQLite an empty `data` and
+    /// the `taken_at` column).
     fn outcome(&self, key: &IndexKey, row: &Row) -> Result<Take> {
         let blob = row.bytes(0)?;
         let taken = row.opt_int(1)?;
+        if blob.is_empty() {
+            return match taken {
+                Some(at) => Ok(Take::Replayed {
+                    taken_at: Timestamp::from_millis(at),
+                }),
+                None => Err(self
+                    .node
+                    .corrupt("artifact record: no payload, and not marked taken")),
+            };
+        }
         let record: ArtifactRecord = self
             .node
             .unseal(Contract::Artifact, key.as_bytes(), &blob)?;
@@ -130,6 +170,97 @@ impl SqlArtifactStore {
                 .node
                 .corrupt("artifact record: the sealed record and the taken_at column disagree")),
         }
+    }
+
+    /// PostgreSQL's take: one statement.
+    async fn take_postgres(&self, key: &IndexKey) -> Result<Take> {
+        let now = self.node.now();
+        let tombstone = self.node.seal(
+            Contract::Artifact,
+            key.as_bytes(),
+            &ArtifactRecord::Taken(now),
+        )?;
+        let args = [
+            Arg::Bytes(key.as_bytes()),
+            Arg::Int(now.as_millis()),
+            Arg::Bytes(&tombstone),
+        ];
+        match self.node.db.fetch_optional(&self.sql.take, &args).await? {
+            Some(row) => self.outcome(key, &row),
+            None => Ok(Take::Unknown),
+        }
+    }
+
+    /// SQLite's take: one statement when fresh, a read after it when not.
+    async fn take_sqlite(&self, key: &IndexKey) -> Result<Take> {
+        let now = self.node.now().as_millis();
+        let args = [Arg::Bytes(key.as_bytes()), Arg::Int(now)];
+        if let Some(row) = self.node.db.fetch_optional(&self.sql.take, &args).await? {
+            // This statement set taken_at: the row was live and not taken.
+            let record: ArtifactRecord =
+                self.node
+                    .unseal(Contract::Artifact, key.as_bytes(), &row.bytes(0)?)?;
+            return match record {
+                ArtifactRecord::Live(payload) => Ok(Take::Fresh(payload)),
+                ArtifactRecord::Taken(_) => Err(self
+                    .node
+                    .corrupt("artifact record: a tombstone whose taken_at column was empty")),
+            };
+        }
+        match self
+            .node
+            .db
+            .fetch_optional(&self.sql.select_live, &args)
+            .await?
+        {
+            None => Ok(Take::Unknown),
+            Some(row) => match self.outcome(key, &row)? {
+                // Put after the take found nothing: the take came first.
+                Take::Fresh(_) => Ok(Take::Unknown),
+                other => Ok(other),
+            },
+        }
+    }
+
+    /// MariaDB's take: a read, then a compare-and-set on what it read.
+    async fn take_mariadb(&self, key: &IndexKey) -> Result<Take> {
+        for _ in 0..MAX_TAKE_ROUNDS {
+            let now = self.node.now();
+            let args = [Arg::Bytes(key.as_bytes()), Arg::Int(now.as_millis())];
+            let Some(row) = self
+                .node
+                .db
+                .fetch_optional(&self.sql.select_live, &args)
+                .await?
+            else {
+                return Ok(Take::Unknown);
+            };
+            // Opened before anything is written: a corrupt record changes nothing.
+            let payload = match self.outcome(key, &row)? {
+                Take::Fresh(payload) => payload,
+                other => return Ok(other),
+            };
+            let read = row.bytes(0)?;
+            let tombstone = self.node.seal(
+                Contract::Artifact,
+                key.as_bytes(),
+                &ArtifactRecord::Taken(now),
+            )?;
+            let cas = [
+                Arg::Bytes(key.as_bytes()),
+                Arg::Int(now.as_millis()),
+                Arg::Bytes(&tombstone),
+                Arg::Bytes(&read),
+            ];
+            if self.node.db.execute(&self.sql.mark_taken, &cas).await? == 1 {
+                return Ok(Take::Fresh(payload));
+            }
+            // Another take (or an expiry) came between: read again.
+        }
+        Err(Error::unavailable(
+            self.node.name(),
+            "artifact take: the artifact kept changing under it; try again",
+        ))
     }
 }
 
@@ -172,42 +303,11 @@ impl ArtifactStore for SqlArtifactStore {
 
     async fn take(&self, handle: &str) -> Result<Take> {
         let key = self.key(handle)?;
-        retrying!(
-            async {
-                let now = self.node.now();
-                let tombstone = self.node.seal(
-                    Contract::Artifact,
-                    key.as_bytes(),
-                    &ArtifactRecord::Taken(now),
-                )?;
-                let args = [
-                    Arg::Bytes(key.as_bytes()),
-                    Arg::Int(now.as_millis()),
-                    Arg::Bytes(&tombstone),
-                ];
-                if self.node.dialect() == Dialect::Postgres {
-                    return match self.node.db.fetch_optional(&self.sql.take, &args).await? {
-                        Some(row) => self.outcome(&key, &row),
-                        None => Ok(Take::Unknown),
-                    };
-                }
-                // The read, the decision and the tombstone in one transaction, the row
-                // locked from the read on: of concurrent takes exactly one sees it live.
-                let mut tx = self.node.db.begin().await?;
-                let Some(row) = tx.fetch_optional(&self.sql.select_live, &args[..2]).await? else {
-                    tx.commit().await?;
-                    return Ok(Take::Unknown);
-                };
-                // Opened before anything is written: a corrupt record changes nothing.
-                let outcome = self.outcome(&key, &row)?;
-                if matches!(outcome, Take::Fresh(_)) {
-                    tx.execute(&self.sql.mark_taken, &args).await?;
-                }
-                tx.commit().await?;
-                Ok(outcome)
-            }
-            .await
-        )
+        match self.node.dialect() {
+            Dialect::Postgres => retrying!(self.take_postgres(&key).await),
+            Dialect::Sqlite => retrying!(self.take_sqlite(&key).await),
+            Dialect::MySql => retrying!(self.take_mariadb(&key).await),
+        }
     }
 }
 

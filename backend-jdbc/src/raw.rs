@@ -42,6 +42,7 @@ const LAYOUT: &[(&str, &[(&str, Col)])] = &[
             ("idle_ms", OptInt),
             ("expires_at", Int),
             ("data", Bytes),
+            ("meta", OptBytes),
         ],
     ),
     (
