@@ -152,8 +152,18 @@ impl RedisBackend {
     /// backend's connection, and nothing is sent to the server until they are used.
     pub fn open(&self, config: StoreConfig) -> Result<Stores> {
         self.options.validate()?;
+        let cluster = self.connection.is_cluster();
+        if cluster && self.options.durable_writes.is_some() {
+            return Err(Error::config(
+                BACKEND_NAME,
+                "durable_writes is not supported on Redis Cluster: WAIT acknowledges the \
+                 replicas of one primary per command, and the cluster client cannot send it \
+                 to the primary that took the write; use Sentinel, or turn durable writes off",
+            ));
+        }
         let node = Node(Arc::new(NodeInner {
             conn: self.connection.clone(),
+            cluster,
             keys: KeySpace::new(&config.namespace),
             grace_ms: duration_millis(self.options.server_expiry_grace),
             durable: self
@@ -185,6 +195,8 @@ pub(crate) struct Node(Arc<NodeInner>);
 
 pub(crate) struct NodeInner {
     conn: RedisConnection,
+    /// The connection is to a Redis Cluster: every script stays within one slot.
+    pub(crate) cluster: bool,
     pub(crate) config: StoreConfig,
     pub(crate) keys: KeySpace,
     grace_ms: i64,
@@ -264,7 +276,7 @@ impl NodeInner {
     /// Runs `script` with `keys` and `args`: one `EVALSHA` (plus `WAIT` in the
     /// durable-write mode for writes, in the same round trip). A server that does not
     /// know the script (restarted, failed over) gets it with `SCRIPT LOAD` and the call
-    /// is made again.
+    /// is made again; a cluster node, with `EVAL` (routed by the key).
     pub(crate) async fn eval(
         &self,
         script: &Script,
@@ -281,7 +293,25 @@ impl NodeInner {
             cmd.arg(arg.as_slice());
         }
         match self.send(&cmd, write).await {
+            // The server does not know the script (restarted, failed over): load it and
+            // call again. On a cluster the node that answered is the key's, and `EVAL`
+            // (which also caches the script there) is routed by the key as `EVALSHA` was.
             Err(e) if is_noscript(&e) => {
+                if self.cluster {
+                    let mut eval = redis::cmd("EVAL");
+                    eval.arg(script.source()).arg(keys.len());
+                    for key in keys {
+                        eval.arg(key.as_str());
+                    }
+                    for arg in &args.0 {
+                        eval.arg(arg.as_slice());
+                    }
+                    return self
+                        .send(&eval, write)
+                        .await
+                        .map_err(map)
+                        .map_err(|e| annotate(e, script.name()));
+                }
                 let mut conn = self.conn.clone();
                 redis::cmd("SCRIPT")
                     .arg("LOAD")
@@ -302,7 +332,16 @@ impl NodeInner {
     }
 
     /// Sends several read commands in one round trip and returns their replies.
+    /// On Redis Cluster, where a pipeline must stay within one slot, the commands are sent
+    /// at the same time instead, each to its slot's node.
     pub(crate) async fn query_many(&self, pipe: &redis::Pipeline) -> Result<Vec<Value>> {
+        if self.cluster {
+            let sends = pipe.cmd_iter().map(|cmd| {
+                let mut conn = self.conn.clone();
+                async move { cmd.query_async::<Value>(&mut conn).await }
+            });
+            return futures::future::try_join_all(sends).await.map_err(map);
+        }
         let mut conn = self.conn.clone();
         pipe.query_async(&mut conn).await.map_err(map)
     }

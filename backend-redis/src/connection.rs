@@ -170,6 +170,12 @@ impl RedisConnection {
             .await
             .map_err(crate::error::map)
     }
+
+    /// Whether this handle talks to a Redis Cluster: the stores then keep every
+    /// operation within one hash slot (see the crate's key layout).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.inner, Inner::Cluster(_))
+    }
 }
 
 /// What a handle connects to, after `resolve`, apart from where.

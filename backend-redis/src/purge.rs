@@ -87,19 +87,26 @@ pub(crate) async fn run(node: &Node, policy: &PurgePolicy, spec: &Spec<'_>) -> R
         if candidates.is_empty() {
             break;
         }
-        let mut keys = spec.lead_keys.clone();
-        let mut args = (spec.lead_args)(cut);
-        for member in candidates {
-            keys.extend((spec.candidate_keys)(&member)?);
-            args.push(member);
-        }
-        let result = node.eval(spec.script, &keys, args, Write::Yes).await?;
-        let items = reply::array(result, "purge batch")?;
-        let count = |i: usize| -> Result<u64> {
-            let n = reply::int(items.get(i).unwrap_or(&Value::Nil), "purge batch")?;
-            Ok(u64::try_from(n).unwrap_or(0))
+        // One script per batch; on Redis Cluster one per bucket of the batch, since each
+        // bucket's records and indexes are a slot of their own.
+        let groups: Vec<Vec<Vec<u8>>> = if node.cluster {
+            let mut groups: Vec<(usize, Vec<Vec<u8>>)> = Vec::new();
+            for (bucket, member) in candidates {
+                match groups.last_mut() {
+                    Some((b, members)) if *b == bucket => members.push(member),
+                    _ => groups.push((bucket, vec![member])),
+                }
+            }
+            groups.into_iter().map(|(_, members)| members).collect()
+        } else {
+            vec![candidates.into_iter().map(|(_, member)| member).collect()]
         };
-        let (examined, deleted) = (count(0)?, count(1)?);
+        let (mut examined, mut deleted) = (0, 0);
+        for members in groups {
+            let (e, d) = batch(node, spec, cut, members).await?;
+            examined += e;
+            deleted += d;
+        }
         report.examined += examined;
         report.deleted += deleted;
         if deleted > 0 {
@@ -109,16 +116,38 @@ pub(crate) async fn run(node: &Node, policy: &PurgePolicy, spec: &Spec<'_>) -> R
     Ok(report)
 }
 
-/// Reads up to `limit` due members, walking the buckets from `at`. Returns them and the
-/// bucket to continue from.
+/// Runs the purge script once over `members`: returns what it examined and deleted.
+async fn batch(
+    node: &Node,
+    spec: &Spec<'_>,
+    cut: Cutoffs,
+    members: Vec<Vec<u8>>,
+) -> Result<(u64, u64)> {
+    let mut keys = spec.lead_keys.clone();
+    let mut args = (spec.lead_args)(cut);
+    for member in members {
+        keys.extend((spec.candidate_keys)(&member)?);
+        args.push(member);
+    }
+    let result = node.eval(spec.script, &keys, args, Write::Yes).await?;
+    let items = reply::array(result, "purge batch")?;
+    let count = |i: usize| -> Result<u64> {
+        let n = reply::int(items.get(i).unwrap_or(&Value::Nil), "purge batch")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    };
+    Ok((count(0)?, count(1)?))
+}
+
+/// Reads up to `limit` due members, walking the buckets from `at`. Returns them (each
+/// with its bucket, in walk order) and the bucket to continue from.
 async fn scan(
     node: &Node,
     spec: &Spec<'_>,
     cut: Cutoffs,
     mut at: usize,
     limit: usize,
-) -> Result<(Vec<Vec<u8>>, usize)> {
-    let mut found: Vec<Vec<u8>> = Vec::new();
+) -> Result<(Vec<(usize, Vec<u8>)>, usize)> {
+    let mut found: Vec<(usize, Vec<u8>)> = Vec::new();
     while at < spec.indexes.len() && found.len() < limit {
         let want = limit - found.len();
         let end = (at + SCAN_CHUNK).min(spec.indexes.len());
@@ -150,10 +179,10 @@ async fn scan(
             }
             if members.len() >= want {
                 // This bucket may hold more: the walk stays on it.
-                found.extend(members.into_iter().take(want));
+                found.extend(members.into_iter().take(want).map(|m| (bucket, m)));
                 return Ok((found, bucket));
             }
-            found.extend(members);
+            found.extend(members.into_iter().map(|m| (bucket, m)));
         }
         at = end;
     }

@@ -1,6 +1,7 @@
 //! The Lua scripts: every operation that touches more than one key, or must check and
 //! set, is one of these, run with `EVALSHA` (and loaded with `SCRIPT LOAD` when the
-//! server answers `NOSCRIPT`, e.g. after a restart or failover).
+//! server answers `NOSCRIPT`, e.g. after a restart or failover; on a cluster, sent whole
+//! with `EVAL` to the key's node).
 //!
 //! The sources live in `src/scripts/*.lua`, each with a header saying its `KEYS`, `ARGV`
 //! and reply; `common.lua` is prepended to each (helpers for TTLs, indexes and the
@@ -144,6 +145,10 @@ scripts! {
     TOKEN_INSERT = "token_insert";
     /// Revokes every token of an owner.
     TOKEN_REVOKE_OWNER = "token_revoke_owner";
+    /// Lists a token in one owner index (Redis Cluster).
+    TOKEN_OWNER_ADD = "token_owner_add";
+    /// Revokes one token of an owner (Redis Cluster).
+    TOKEN_REVOKE_ONE = "token_revoke_one";
     /// Registers a participant.
     REGISTRY_REGISTER = "registry_register";
     /// Removes a participant.

@@ -66,6 +66,11 @@ const SUBJECT_DOMAIN: &str = "session.subject";
 /// bits a single collision already means a broken random source.
 const MAX_ID_ATTEMPTS: usize = 4;
 
+/// How many ids a session on Redis Cluster draws, at most, to find one whose hash falls
+/// in its subject's bucket: one in 256 does, so 8192 draws all miss with a probability
+/// of about e^-32.
+const MAX_CLUSTER_DRAWS: usize = 8192;
+
 /// How often an operation that read first (rotate, list, delete by subject) starts again
 /// because the data moved under it, before it reports contention.
 const MAX_ROUNDS: usize = 32;
@@ -216,6 +221,31 @@ impl RedisSessionStore {
         self.0.hash(SUBJECT_DOMAIN, subject.as_bytes())
     }
 
+    /// A fresh session id and its hash. On Redis Cluster the id is drawn again until its
+    /// hash falls in `subject`'s bucket, so that the session, its bucket's purge indexes
+    /// and its subject's index share one hash tag (one slot) and every session operation
+    /// stays one script; elsewhere any fresh id will do.
+    fn fresh_id(&self, subject: &IndexKey) -> Result<(SessionId, IndexKey)> {
+        if !self.0.cluster {
+            let id = SessionId::generate()?;
+            let key = self.id_key(&id);
+            return Ok((id, key));
+        }
+        let want = bucket(subject);
+        for _ in 0..MAX_CLUSTER_DRAWS {
+            let id = SessionId::generate()?;
+            let key = self.id_key(&id);
+            if bucket(&key) == want {
+                return Ok((id, key));
+            }
+        }
+        Err(Error::unexpected(
+            BACKEND_NAME,
+            "no freshly generated session id fell in its subject's bucket; the random \
+             source cannot be trusted",
+        ))
+    }
+
     /// The record and its bucket's two purge indexes.
     fn record_keys(&self, key: &IndexKey) -> [String; 3] {
         let ks = &self.0.keys;
@@ -315,8 +345,7 @@ impl SessionStore for RedisSessionStore {
         };
         let subject_index = self.0.keys.session_subject(&subject);
         for _ in 0..MAX_ID_ATTEMPTS {
-            let id = SessionId::generate()?;
-            let key = self.id_key(&id);
+            let (id, key) = self.fresh_id(&subject)?;
             let stored = self.pack(&key, &record)?;
             let [rec, x, a] = self.record_keys(&key);
             let args = Args::new()
@@ -468,13 +497,10 @@ impl SessionStore for RedisSessionStore {
                 return Err(not_found());
             }
             let mut record = self.open(&old_key, &fields)?;
-            let subject_index = self
-                .0
-                .keys
-                .session_subject(&self.subject_key(&record.subject));
+            let subject = self.subject_key(&record.subject);
+            let subject_index = self.0.keys.session_subject(&subject);
             for _ in 0..MAX_ID_ATTEMPTS {
-                let new_id = SessionId::generate()?;
-                let new_key = self.id_key(&new_id);
+                let (new_id, new_key) = self.fresh_id(&subject)?;
                 // Sealed parts are bound to their id hash: sealed again for the new one.
                 let moved = self.pack(&new_key, &record)?;
                 let [new_rec, new_x, new_a] = self.record_keys(&new_key);

@@ -13,6 +13,13 @@
 //! | `get` | 1 `HMGET` |
 //! | `revoke` | 1 script (`remove_live`) |
 //! | `revoke_by_grant`, `revoke_by_subject`, `revoke_by_subject_and_client` | 2 scripts (learn the members, then revoke them all) |
+//!
+//! On Redis Cluster a token's owner indexes are in other slots than the token: `insert`
+//! first lists the token in each owner index (one script each) and then stores it, and
+//! a by-owner revocation reads the index and revokes each listed token with a script in
+//! its own slot, until the index lists nothing it has not visited.
+
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use authstate_core::codec::IndexKey;
@@ -26,7 +33,9 @@ use crate::BACKEND_NAME;
 use crate::artifact::purge_hashes;
 use crate::backend::{Args, Node, Write, index_key, later, pair_bytes, reply};
 use crate::keys::{Code, TokenOwner};
-use crate::scripts::{REMOVE_LIVE, TOKEN_INSERT, TOKEN_REVOKE_OWNER};
+use crate::scripts::{
+    REMOVE_LIVE, TOKEN_INSERT, TOKEN_OWNER_ADD, TOKEN_REVOKE_ONE, TOKEN_REVOKE_OWNER,
+};
 
 /// The hashing domain of token values (as in the memory backend).
 const VALUE_DOMAIN: &str = "token.value";
@@ -72,6 +81,9 @@ impl RedisTokenStore {
     /// Revokes every token listed under `owner`: learns the index members, then revokes
     /// them all in one script that checks it was told every member.
     async fn revoke_owner(&self, kind: TokenOwner, owner: &IndexKey) -> Result<u64> {
+        if self.0.cluster {
+            return self.revoke_owner_by_slot(kind, owner).await;
+        }
         let ks = &self.0.keys;
         let index = ks.token_owner(kind, owner);
         let mut members: Vec<Vec<u8>> = Vec::new();
@@ -104,11 +116,60 @@ impl RedisTokenStore {
             let revoked = reply::int(&second, "token revoke by owner")?;
             return Ok(u64::try_from(revoked).unwrap_or(0));
         }
-        Err(Error::unavailable(
-            BACKEND_NAME,
-            "token revocation: tokens kept being added under it; try again",
-        ))
+        Err(kept_adding())
     }
+
+    /// [`Self::revoke_owner`] on Redis Cluster, where the owner index and the tokens are
+    /// in different slots: reads the index, revokes each listed token in its own slot
+    /// (checking it still belongs to the owner), and reads the index again until it lists
+    /// nothing new. Tokens are listed before they are stored, so every token of the owner
+    /// stored before the call is among those visited.
+    async fn revoke_owner_by_slot(&self, kind: TokenOwner, owner: &IndexKey) -> Result<u64> {
+        let ks = &self.0.keys;
+        let index = ks.token_owner(kind, owner);
+        let mut visited: HashSet<Vec<u8>> = HashSet::new();
+        let mut revoked = 0;
+        for _ in 0..MAX_ROUNDS {
+            let mut cmd = redis::cmd("ZRANGE");
+            cmd.arg(&index).arg(0).arg(-1);
+            let listed = reply::array(self.0.query(&cmd, Write::No).await?, "token owner")?;
+            let mut fresh = Vec::new();
+            for member in listed {
+                let member = reply::bytes(member, "token owner member")?;
+                if visited.insert(member.clone()) {
+                    fresh.push(member);
+                }
+            }
+            if fresh.is_empty() {
+                return Ok(revoked);
+            }
+            for member in fresh {
+                let key = index_key(&member)?;
+                let keys = [
+                    ks.record(Code::Token, &key),
+                    ks.expiry_index_of(Code::Token, &key),
+                ];
+                let args = Args::new()
+                    .int(self.0.now())
+                    .bytes(kind.field())
+                    .bytes(owner.as_bytes().to_vec())
+                    .bytes(member);
+                let one = self
+                    .0
+                    .eval(&TOKEN_REVOKE_ONE, &keys, args, Write::Yes)
+                    .await?;
+                revoked += u64::from(reply::int(&one, "token revoke by owner")? == 1);
+            }
+        }
+        Err(kept_adding())
+    }
+}
+
+fn kept_adding() -> Error {
+    Error::unavailable(
+        BACKEND_NAME,
+        "token revocation: tokens kept being added under it; try again",
+    )
 }
 
 #[async_trait]
@@ -140,11 +201,29 @@ impl TokenStore for RedisTokenStore {
         let mut keys = vec![
             ks.record(Code::Token, &key),
             ks.expiry_index_of(Code::Token, &key),
+        ];
+        let mut owners = vec![
             ks.token_owner(TokenOwner::Subject, &subject),
             ks.token_owner(TokenOwner::SubjectClient, &client),
         ];
         if let Some(grant) = &grant {
-            keys.push(ks.token_owner(TokenOwner::Grant, grant));
+            owners.push(ks.token_owner(TokenOwner::Grant, grant));
+        }
+        if self.0.cluster {
+            // The owner indexes are in other slots: list the token in each first, so
+            // that no index ever misses a stored token.
+            for owner in owners {
+                let args = Args::new()
+                    .int(now)
+                    .int(self.0.grace())
+                    .bytes(key.as_bytes().to_vec())
+                    .int(expires_at);
+                self.0
+                    .eval(&TOKEN_OWNER_ADD, &[owner], args, Write::Yes)
+                    .await?;
+            }
+        } else {
+            keys.extend(owners);
         }
         let args = Args::new()
             .int(now)

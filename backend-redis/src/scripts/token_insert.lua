@@ -1,5 +1,7 @@
 -- Stores a token unless a live one has that value, and lists it in its owner indexes.
--- KEYS: record, purge index, subject index, subject+client index[, grant index]
+-- KEYS: record, purge index[, subject index, subject+client index[, grant index]]
+--       (on Redis Cluster the owner indexes are in other slots: the caller lists the
+--       token in them first, with token_owner_add, and names none here)
 -- ARGV: now, grace, member, e (expiry), d (sealed record), s, c, g (raw owner hashes;
 --       g is '' without a grant)
 -- Returns 1 when stored, 0 when a live token holds the value, -1 when malformed.
@@ -16,7 +18,7 @@ redis.call('HSET', KEYS[1], 'e', ARGV[4], 'd', ARGV[5], 's', ARGV[6], 'c', ARGV[
 expire_in(KEYS[1], e - now + grace)
 purge_index_trim(KEYS[2], false, now, grace)
 index_add(KEYS[2], e, ARGV[3], now, grace)
-owner_add(KEYS[3], e, ARGV[3], now, grace)
-owner_add(KEYS[4], e, ARGV[3], now, grace)
+if KEYS[3] then owner_add(KEYS[3], e, ARGV[3], now, grace) end
+if KEYS[4] then owner_add(KEYS[4], e, ARGV[3], now, grace) end
 if KEYS[5] then owner_add(KEYS[5], e, ARGV[3], now, grace) end
 return 1

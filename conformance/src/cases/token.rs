@@ -32,6 +32,7 @@ macro_rules! __authstate_cases_token {
             revoke_by_subject_counts_only_active,
             insert_after_expiry_succeeds,
             revoke_seen_by_other_node,
+            insert_refused_keeps_live_token_revocable,
         }
     };
 }
@@ -628,5 +629,76 @@ pub async fn revoke_seen_by_other_node(ctx: Ctx) -> CaseResult {
         None,
         "another node still sees a token revoked by grant as active"
     );
+    Ok(())
+}
+
+/// `insert_refused_keeps_live_token_revocable`: an insert refused because a live token
+/// holds the value (here with a shorter lifetime) changes nothing: once that shorter
+/// lifetime has passed, the live token is still found and revoked by subject, client and
+/// grant.
+pub async fn insert_refused_keeps_live_token_revocable(ctx: Ctx) -> CaseResult {
+    let stores = ctx.open().await?;
+    stores
+        .tokens
+        .insert("tok-long", new_token("alice", "c1", Some("g1")))
+        .await?;
+    let mut shorter = new_token("alice", "c1", Some("g1"));
+    shorter.ttl = Duration::from_secs(10);
+    let refused = stores.tokens.insert("tok-long", shorter).await;
+    match refused {
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        other => {
+            return fail(format!(
+                "inserting a live token's value again gave {other:?}"
+            ));
+        }
+    }
+    ctx.advance_ms(20_000);
+    // Writes for the same owners after the refused insert's lifetime.
+    stores
+        .tokens
+        .insert("tok-other", new_token("alice", "c1", Some("g1")))
+        .await?;
+    check_active(&stores, &[("tok-long", true)], "the refused insert").await?;
+    assert_eq!(
+        stores
+            .tokens
+            .revoke_by_subject_and_client("alice", "c1")
+            .await?,
+        2,
+        "revoke_by_subject_and_client missed the token whose value an insert was refused"
+    );
+    check_active(
+        &stores,
+        &[("tok-long", false), ("tok-other", false)],
+        "the revocation",
+    )
+    .await?;
+    for (i, revoke) in ["subject", "grant"].into_iter().enumerate() {
+        let value = format!("tok-again-{i}");
+        stores
+            .tokens
+            .insert(&value, new_token("alice", "c1", Some("g1")))
+            .await?;
+        let mut shorter = new_token("alice", "c1", Some("g1"));
+        shorter.ttl = Duration::from_secs(10);
+        if stores.tokens.insert(&value, shorter).await.is_ok() {
+            return fail("a live token's value was inserted again");
+        }
+        ctx.advance_ms(20_000);
+        stores
+            .tokens
+            .insert(
+                &format!("{value}-trim"),
+                new_token("alice", "c1", Some("g1")),
+            )
+            .await?;
+        let revoked = match revoke {
+            "subject" => stores.tokens.revoke_by_subject("alice").await?,
+            _ => stores.tokens.revoke_by_grant("g1").await?,
+        };
+        assert_eq!(revoked, 2, "revoke_by_{revoke} missed a live token");
+        check_active(&stores, &[(value.as_str(), false)], "the revocation").await?;
+    }
     Ok(())
 }

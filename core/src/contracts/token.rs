@@ -53,6 +53,9 @@ pub trait TokenStore: Purge {
     ///   stored record is unchanged.
     /// - `insert_refuses_bad_input`: an empty token, oversized data, a zero TTL or one
     ///   over the cap is `InvalidInput`.
+    /// - `insert_refused_keeps_live_token_revocable`: an insert refused because a live
+    ///   token holds the value changes nothing, not even how long that token stays
+    ///   listed under its subject, client and grant.
     async fn insert(&self, token: &str, new: NewToken) -> Result<TokenRecord>;
 
     /// Introspects a token.
