@@ -16,7 +16,13 @@
 //!   most 2);
 //! - on PostgreSQL and MariaDB, a third baseline: the hand-written batch with the store's
 //!   locking (`FOR UPDATE SKIP LOCKED`), to tell what the locking costs from what the
-//!   library costs.
+//!   library costs;
+//! - the store's purge paced by `SqlConfig::purge_duty_cycle` (default 0.5: a pause as
+//!   long as each batch after it), with its rate and its get p99 ratio: pacing trades
+//!   purge speed for foreground latency, so these runs are reported beside the unpaced
+//!   ones and never in the rate ratio;
+//! - the core's sweeper throttled to a fraction of the store's unpaced rate (default
+//!   0.5), likewise.
 //!
 //! Store and hand-written runs alternate in ABBA order (store, hand, hand, store), each
 //! on freshly loaded data, and the rates are all rows over all seconds of a kind.
@@ -40,6 +46,9 @@
 //! 250 000, `--quick` 20 000), `AUTHSTATE_BENCH_N_POSTGRES` / `_MYSQL` / `_SQLITE` (per
 //! database), `AUTHSTATE_BENCH_PAIRS` (store/hand pairs, default 2, `--quick` 1),
 //! `AUTHSTATE_BENCH_LOCKED_BASELINE` (0 leaves out the third baseline),
+//! `AUTHSTATE_BENCH_DUTY_CYCLES` (comma-separated duty cycles of the paced runs, default
+//! `0.5`; empty for none), `AUTHSTATE_BENCH_SWEEPER_FRACTIONS` (default `0.5`; empty for
+//! none),
 //! `AUTHSTATE_BENCH_IDLE_SECS` (the no-purge latency window, default 15),
 //! `AUTHSTATE_BENCH_PAYLOAD` (session data bytes, default 256), `AUTHSTATE_BENCH_DBS`.
 
@@ -158,6 +167,13 @@ async fn run() {
     let payload: usize = common::env_or("AUTHSTATE_BENCH_PAYLOAD", 256);
     let pairs: usize = common::env_or("AUTHSTATE_BENCH_PAIRS", if quick { 1 } else { 2 });
     let locked = common::env_or("AUTHSTATE_BENCH_LOCKED_BASELINE", 1u8) == 1;
+    // The paced store runs, as duty cycles.
+    let duties: Vec<f64> = std::env::var("AUTHSTATE_BENCH_DUTY_CYCLES")
+        .unwrap_or_else(|_| "0.5".to_owned())
+        .split(',')
+        .filter_map(|f| f.trim().parse::<f64>().ok())
+        .filter(|f| *f > 0.0 && *f < 1.0)
+        .collect();
     // The sweeper runs, as fractions of the store's unthrottled rate in this run.
     let fractions: Vec<f64> = std::env::var("AUTHSTATE_BENCH_SWEEPER_FRACTIONS")
         .unwrap_or_else(|_| {
@@ -190,6 +206,9 @@ async fn run() {
         if locked && dialect != Dialect::Sqlite {
             order.push(Purger::HandLocked);
         }
+        for duty in &duties {
+            order.push(Purger::StorePaced((duty * 1000.0).round() as u32));
+        }
         let params = Params {
             n,
             idle: Duration::from_secs_f64(idle_secs),
@@ -208,10 +227,11 @@ async fn run() {
     println!(
         "| database | N | load (s) | store purge rows/s | hand DELETE rows/s | store / hand \
          (≥ 0.9) | get p99 ms idle → during store purge (ratio, ≤ 2) | during hand DELETE \
-         | hand DELETE with the store's locking rows/s | store / that | throttled sweeper: \
+         | hand DELETE with the store's locking rows/s | store / that | paced store purge: \
+         rows/s (duty cycle), get p99 ms idle → during (ratio) | throttled sweeper: \
          deletes/s, get p99 ms idle → during (ratio) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for o in &outcomes {
         let loads: Vec<String> = o.load_secs.iter().map(|s| format!("{s:.0}")).collect();
         let store = o.rate(Purger::Store).unwrap_or(0.0);
@@ -232,8 +252,23 @@ async fn run() {
                 )
             })
             .collect();
+        let paced: Vec<String> = o
+            .runs
+            .iter()
+            .filter(|(p, _)| matches!(p, Purger::StorePaced(_)))
+            .map(|(p, r)| {
+                format!(
+                    "{:.0} ({}): {:.2} → {:.2} ({:.2})",
+                    r.rate(),
+                    p.name(),
+                    r.idle.quantile_ms(0.99),
+                    r.during.quantile_ms(0.99),
+                    r.p99_ratio()
+                )
+            })
+            .collect();
         println!(
-            "| {} | {} | {} | {store:.0} | {hand:.0} | {:.2} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {store:.0} | {hand:.0} | {:.2} | {} | {} | {} | {} | {} | {} |",
             label(o.dialect),
             o.n,
             loads.join(" + "),
@@ -242,6 +277,11 @@ async fn run() {
             o.p99(Purger::Hand),
             locked.map_or("—".to_owned(), |l| format!("{l:.0}")),
             locked.map_or("—".to_owned(), |l| format!("{:.2}", store / l.max(1e-9))),
+            if paced.is_empty() {
+                "—".to_owned()
+            } else {
+                paced.join("; ")
+            },
             if swept.is_empty() {
                 "—".to_owned()
             } else {
@@ -310,6 +350,23 @@ async fn one_database(
         .open(StoreConfig::new(namespace.clone()))
         .await
         .expect("opens");
+    // The same namespace through a pool whose purges are paced, per duty cycle.
+    let mut paced = Vec::new();
+    for p in order {
+        if let Purger::StorePaced(permille) = *p {
+            let config = target
+                .config
+                .clone()
+                .with_max_connections(16)
+                .with_purge_duty_cycle(f64::from(permille) / 1000.0);
+            let backend = SqlBackend::connect(&config).await.expect("connects");
+            let stores = backend
+                .open(StoreConfig::new(namespace.clone()))
+                .await
+                .expect("opens");
+            paced.push((permille, backend, stores));
+        }
+    }
     let sessions = stores.sessions.clone();
     let table = ns_table(dialect, namespace.as_str(), "sessions");
     let raw = &target.raw;
@@ -346,7 +403,14 @@ async fn one_database(
         let purger = order[i];
         i += 1;
         load_secs.push(load(raw, dialect, &table, n, sample_size, (&blob, &meta)).await);
-        let run = purge_run(raw, dialect, &table, &stores, &ids, params, purger).await;
+        let run_stores = match purger {
+            Purger::StorePaced(permille) => paced
+                .iter()
+                .find(|(p, _, _)| *p == permille)
+                .map_or(&stores, |(_, _, s)| s),
+            _ => &stores,
+        };
+        let run = purge_run(raw, dialect, &table, run_stores, &ids, params, purger).await;
         report_run(dialect, &purger.name(), &run);
         runs.push((purger, run));
         if i == order.len() {
@@ -366,6 +430,9 @@ async fn one_database(
         }
     }
 
+    for (_, b, _) in &paced {
+        b.close().await;
+    }
     backend.close().await;
     target.finish().await;
     Outcome {
@@ -577,6 +644,8 @@ enum Purger {
     Sweeper(u32),
     /// `SessionStore::purge`, one batch a call, as the sweeper calls it.
     Store,
+    /// The same through a pool with `purge_duty_cycle` set to this many thousandths.
+    StorePaced(u32),
     /// A hand-written batched `DELETE` through the raw pool.
     Hand,
     /// A hand-written batch that locks as the store does (`FOR UPDATE SKIP LOCKED`):
@@ -589,6 +658,12 @@ impl Purger {
         match self {
             Purger::Sweeper(rate) => format!("sweeper, ≤ {rate} deletes/s"),
             Purger::Store => "store purge".to_owned(),
+            Purger::StorePaced(permille) => {
+                format!(
+                    "store purge, duty cycle {:.2}",
+                    f64::from(permille) / 1000.0
+                )
+            }
             Purger::Hand => "hand DELETE".to_owned(),
             Purger::HandLocked => "hand DELETE, SKIP LOCKED".to_owned(),
         }
@@ -611,46 +686,21 @@ fn hand_sql(d: Dialect, raw: &Raw, table: &str) -> String {
     }
 }
 
-/// The hand-written batch with the store's locking. PostgreSQL: the subquery `FOR UPDATE
-/// SKIP LOCKED`. MariaDB (no `SKIP LOCKED` on `DELETE`): a transaction that selects the
-/// keys `FOR UPDATE SKIP LOCKED` and deletes them by key.
+/// The hand-written batch with the store's locking (`FOR UPDATE SKIP LOCKED` on the
+/// selection). PostgreSQL: in the `IN` subquery. MariaDB (no `SKIP LOCKED` on `DELETE`,
+/// no `LIMIT` in an `IN` subquery): a multi-table `DELETE` joined to a derived table
+/// that selects the keys.
 async fn hand_locked_batch(d: Dialect, raw: &Raw, table: &str, cutoff: i64) -> u64 {
-    match (d, raw) {
-        #[cfg(feature = "mysql")]
-        (Dialect::MySql, Raw::My(pool)) => {
-            use sqlx::AssertSqlSafe;
-            let mut tx = pool.begin().await.expect("begins");
-            let keys: Vec<Vec<u8>> = sqlx::query_scalar(AssertSqlSafe(format!(
-                "SELECT k FROM {table} WHERE expires_at <= ? ORDER BY expires_at LIMIT {BATCH} \
-                 FOR UPDATE SKIP LOCKED"
-            )))
-            .bind(cutoff)
-            .fetch_all(&mut *tx)
-            .await
-            .expect("selects a batch");
-            if keys.is_empty() {
-                tx.commit().await.expect("commits");
-                return 0;
-            }
-            let marks = vec!["?"; keys.len()].join(", ");
-            let sql = format!("DELETE FROM {table} WHERE k IN ({marks})");
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for k in &keys {
-                q = q.bind(k.as_slice());
-            }
-            let n = q.execute(&mut *tx).await.expect("deletes").rows_affected();
-            tx.commit().await.expect("commits");
-            n
-        }
-        _ => {
-            let sql = format!(
-                "DELETE FROM {table} WHERE k IN (SELECT k FROM {table} WHERE expires_at <= {} \
-                 ORDER BY expires_at LIMIT {BATCH} FOR UPDATE SKIP LOCKED)",
-                raw.p(1)
-            );
-            raw.execute(&sql, &[Bind::Int(cutoff)]).await
-        }
-    }
+    let p = raw.p(1);
+    let select = format!(
+        "SELECT k FROM {table} WHERE expires_at <= {p} ORDER BY expires_at LIMIT {BATCH} \
+         FOR UPDATE SKIP LOCKED"
+    );
+    let sql = match d {
+        Dialect::MySql => format!("DELETE {table} FROM {table} JOIN ({select}) AS x USING (k)"),
+        _ => format!("DELETE FROM {table} WHERE k IN ({select})"),
+    };
+    raw.execute(&sql, &[Bind::Int(cutoff)]).await
 }
 
 /// A no-purge latency window, then the purge with the same get load beside it.
@@ -679,7 +729,7 @@ async fn purge_run(
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     let (deleted, batches) = match purger {
-        Purger::Store => {
+        Purger::Store | Purger::StorePaced(_) => {
             let policy = PurgePolicy {
                 batch_size: BATCH,
                 criterion: PurgeCriterion::Expiry,

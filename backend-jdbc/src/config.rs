@@ -81,6 +81,14 @@ pub struct SqlConfig {
     /// TLS to the server (PostgreSQL, MariaDB).
     #[serde(default)]
     pub tls: TlsConfig,
+    /// The share of a purge's wall time spent running batches, above 0 and at most 1.
+    /// Below 1, a purge pauses after every batch for the batch's duration times
+    /// `1 / purge_duty_cycle − 1` (0.5: as long as the batch took), so the database
+    /// keeps the rest of its time for foreground work whatever a batch costs on it —
+    /// the idea of PostgreSQL's `vacuum_cost_delay`. 1 (the default) never pauses.
+    /// The sweeper's `max_deletes_per_second` still applies on top.
+    #[serde(default = "default_purge_duty_cycle")]
+    pub purge_duty_cycle: f64,
 }
 
 /// TLS settings for PostgreSQL and MariaDB.
@@ -122,6 +130,10 @@ fn default_acquire_timeout() -> Duration {
     Duration::from_secs(10)
 }
 
+fn default_purge_duty_cycle() -> f64 {
+    1.0
+}
+
 fn millis<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
     Ok(Duration::from_millis(u64::deserialize(d)?))
 }
@@ -148,6 +160,7 @@ impl SqlConfig {
             min_connections: 0,
             acquire_timeout: default_acquire_timeout(),
             tls: TlsConfig::default(),
+            purge_duty_cycle: default_purge_duty_cycle(),
         }
     }
 
@@ -170,6 +183,13 @@ impl SqlConfig {
     /// The same settings with another acquire timeout.
     pub fn with_acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
+        self
+    }
+
+    /// The same settings with purges paced to `duty_cycle` (see
+    /// [`SqlConfig::purge_duty_cycle`]).
+    pub fn with_purge_duty_cycle(mut self, duty_cycle: f64) -> Self {
+        self.purge_duty_cycle = duty_cycle;
         self
     }
 
@@ -253,6 +273,7 @@ impl fmt::Debug for SqlConfig {
             .field("min_connections", &self.min_connections)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("tls", &self.tls)
+            .field("purge_duty_cycle", &self.purge_duty_cycle)
             .finish()
     }
 }
@@ -331,9 +352,11 @@ mod tests {
     fn deserializes_fields_and_refuses_unknown_ones() {
         let c: SqlConfig = serde_json::from_str(
             r#"{"dialect":"mariadb","host":"db","port":3307,"username":"idp",
-                "password_file":"/run/secrets/db","acquire_timeout_ms":2500}"#,
+                "password_file":"/run/secrets/db","acquire_timeout_ms":2500,
+                "purge_duty_cycle":0.5}"#,
         )
         .expect("valid");
+        assert_eq!(c.purge_duty_cycle, 0.5);
         assert_eq!(c.resolve_dialect().expect("dialect"), Dialect::MySql);
         assert_eq!(c.acquire_timeout, Duration::from_millis(2500));
         assert!(serde_json::from_str::<SqlConfig>(r#"{"url":"x","pasword":"y"}"#).is_err());

@@ -180,6 +180,8 @@ macro_rules! dispatch {
 pub(crate) struct Db {
     pub pool: Pool,
     pub dialect: Dialect,
+    /// [`crate::SqlConfig::purge_duty_cycle`], checked.
+    pub purge_duty_cycle: f64,
 }
 
 impl std::fmt::Debug for Db {
@@ -524,6 +526,16 @@ pub(crate) async fn connect(config: &crate::config::SqlConfig) -> Result<Connect
             "max_connections is 0: the pool could never hand out a connection",
         ));
     }
+    let duty = config.purge_duty_cycle;
+    if !(duty > 0.0 && duty <= 1.0) {
+        return Err(Error::config(
+            dialect.name(),
+            format!(
+                "purge_duty_cycle is {duty}: it is the share of a purge's time spent \
+                 deleting, above 0 and at most 1 (1: no pauses)"
+            ),
+        ));
+    }
     match dialect {
         #[cfg(feature = "postgres")]
         Dialect::Postgres => connect_postgres(config).await,
@@ -598,6 +610,7 @@ async fn connect_postgres(config: &crate::config::SqlConfig) -> Result<Connected
         db: Db {
             pool: Pool::Postgres(pool),
             dialect: d,
+            purge_duty_cycle: config.purge_duty_cycle,
         },
         in_memory: false,
     })
@@ -684,6 +697,7 @@ async fn connect_mysql(config: &crate::config::SqlConfig) -> Result<Connected> {
         db: Db {
             pool: Pool::MySql(pool),
             dialect: d,
+            purge_duty_cycle: config.purge_duty_cycle,
         },
         in_memory: false,
     })
@@ -781,6 +795,7 @@ async fn connect_sqlite(config: &crate::config::SqlConfig) -> Result<Connected> 
         db: Db {
             pool: Pool::Sqlite(pool),
             dialect: d,
+            purge_duty_cycle: config.purge_duty_cycle,
         },
         in_memory,
     })

@@ -1,143 +1,147 @@
 //! Batched purge, PingFederate's cleanup task done right: records whose expiry (or, for
 //! sessions under `LastActivity`, whose last activity) lies at least the offset in the
-//! past are deleted oldest first, `batch_size` at a time, each batch in its own short
-//! transaction, with the store's clock read again for every batch.
+//! past are deleted oldest first, `batch_size` at a time, each batch one statement (its
+//! own short transaction), with the store's clock read again for every batch.
 //!
 //! | dialect | one batch |
 //! |---|---|
-//! | PostgreSQL | `DELETE … WHERE k IN (SELECT k … ORDER BY expires_at LIMIT $n FOR UPDATE SKIP LOCKED)` |
-//! | MariaDB | transaction: `SELECT k … ORDER BY expires_at LIMIT ? FOR UPDATE SKIP LOCKED`, `DELETE … WHERE k IN (…)` |
-//! | SQLite | `DELETE … WHERE k IN (SELECT k … ORDER BY expires_at LIMIT $n)` (one writer at a time anyway) |
+//! | PostgreSQL | `DELETE … WHERE k IN (SELECT k … WHERE expires_at <= $1 ORDER BY expires_at LIMIT 500 FOR UPDATE SKIP LOCKED)` |
+//! | MariaDB | `DELETE t FROM t JOIN (SELECT k … WHERE expires_at <= ? ORDER BY expires_at LIMIT 500 FOR UPDATE SKIP LOCKED) AS x USING (k)` |
+//! | SQLite | `DELETE … WHERE k IN (SELECT k … WHERE expires_at <= $1 ORDER BY expires_at LIMIT 500)` (one writer at a time anyway) |
 //!
-//! `SKIP LOCKED` lets a batch pass over rows a foreground operation holds, so a purge
-//! never makes a login wait; a skipped row is purged by the next run. The selection uses
-//! the `expires_at` (and `last_activity`) index, so a batch costs the same however many
-//! live rows the table has.
+//! - `SKIP LOCKED` lets a batch pass over rows a foreground operation holds, so a purge
+//!   never makes a login wait; a skipped row is purged by the next run.
+//! - Each selection walks one index in its own order: `expires_at` for expiry, then, for
+//!   sessions under `LastActivity`, `last_activity` (in batches of their own once no
+//!   row is dead by expiry), never an `OR` of the two that neither index can order. A
+//!   batch costs the same however many live rows the table has.
+//! - The batch size is written into the statement (one prepared statement per batch
+//!   size), not bound: PostgreSQL plans a bound `LIMIT $n` generically as a tenth of
+//!   the matching rows, which turns the batch into a hash join over a sequential scan
+//!   of the whole table, and only its per-execution re-planning keeps that plan away.
+//! - Pacing: with [`SqlConfig::purge_duty_cycle`](crate::SqlConfig::purge_duty_cycle)
+//!   below 1, a purge pauses after every batch for as long as the batch took times
+//!   `1 / duty_cycle − 1`, in the manner of PostgreSQL's `vacuum_cost_delay`: the
+//!   database gets that share of its time back for foreground work, whatever a batch
+//!   costs on it. The sweeper's `max_deletes_per_second` caps the rate on top.
 
-use authstate_core::{Error, PurgeCriterion, PurgePolicy, PurgeReport, Result, Timestamp};
+use std::time::{Duration, Instant};
+
+use authstate_core::{Error, PurgeCriterion, PurgePolicy, PurgeReport, Result};
 
 use crate::connection::{Arg, retrying};
 use crate::dialect::{Dialect, Stmt, Tables};
 use crate::node::Node;
 
-/// What the batch selection returns for a row's key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum KeyKind {
-    Bytes,
-    Int,
-}
-
-/// The statements that purge one table.
+/// How to purge one table.
 pub(crate) struct PurgeTable {
     dialect: Dialect,
-    /// By expiry: `$1` cutoff, `$2` limit.
-    by_expiry: Stmt,
-    /// By expiry or last activity: `$1` cutoff, `$2` limit, `$3` idle cutoff.
-    by_activity: Option<Stmt>,
-    /// MariaDB: deletes the selected keys; `$1..$n` keys, `limit` placeholders.
-    delete_keys: Option<(String, String)>,
-    key_kind: KeyKind,
+    table: String,
+    key: String,
+    /// The last-activity column, when the table has one.
+    activity: Option<String>,
 }
 
 impl PurgeTable {
-    /// Purge statements for `table` keyed by `key`, with a last-activity column when
-    /// the table has one.
+    /// Purging `table` keyed by `key`, with a last-activity column when the table has
+    /// one.
     pub fn new(t: &Tables, table: &str, key: &str, activity: Option<&str>) -> Self {
-        let d = t.dialect;
-        let key_kind = if key == "seq" {
-            KeyKind::Int
-        } else {
-            KeyKind::Bytes
-        };
-        let select = |condition: &str| match d {
-            Dialect::Postgres => format!(
-                "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE \
-                 {condition} ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
-            ),
-            Dialect::Sqlite => format!(
-                "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE \
-                 {condition} ORDER BY expires_at LIMIT $2)"
-            ),
-            Dialect::MySql => format!(
-                "SELECT {key} FROM {table} WHERE {condition} ORDER BY expires_at LIMIT $2 \
-                 FOR UPDATE SKIP LOCKED"
-            ),
-        };
         PurgeTable {
-            dialect: d,
-            by_expiry: Stmt::new(d, select("expires_at <= $1")),
-            by_activity: activity
-                .map(|col| Stmt::new(d, select(&format!("(expires_at <= $1 OR {col} <= $3)")))),
-            delete_keys: (d == Dialect::MySql).then(|| (table.to_string(), key.to_string())),
-            key_kind,
+            dialect: t.dialect,
+            table: table.to_string(),
+            key: key.to_string(),
+            activity: activity.map(str::to_string),
         }
     }
 
-    /// MariaDB's delete of up to `limit` selected keys: always `limit` placeholders (the
-    /// list is padded by repeating a key), so each batch size is one prepared statement.
-    fn delete_stmt(&self, limit: usize) -> Option<Stmt> {
-        let (table, key) = self.delete_keys.as_ref()?;
-        let marks: Vec<String> = (1..=limit).map(|i| format!("${i}")).collect();
-        Some(Stmt::new(
-            self.dialect,
-            format!("DELETE FROM {table} WHERE {key} IN ({})", marks.join(", ")),
-        ))
+    /// One batch: deletes up to `limit` rows whose `column` is at most `$1`, lowest
+    /// first.
+    fn batch(&self, column: &str, limit: u32) -> Stmt {
+        let PurgeTable { table, key, .. } = self;
+        let select = format!(
+            "SELECT {key} FROM {table} WHERE {column} <= $1 ORDER BY {column} LIMIT {limit}"
+        );
+        let sql = match self.dialect {
+            Dialect::Postgres => {
+                format!("DELETE FROM {table} WHERE {key} IN ({select} FOR UPDATE SKIP LOCKED)")
+            }
+            // A derived table: MariaDB refuses `LIMIT` in an `IN` subquery, and reads
+            // the table it deletes from only through one it has materialized.
+            Dialect::MySql => format!(
+                "DELETE {table} FROM {table} JOIN ({select} FOR UPDATE SKIP LOCKED) AS x \
+                 USING ({key})"
+            ),
+            Dialect::Sqlite => format!("DELETE FROM {table} WHERE {key} IN ({select})"),
+        };
+        Stmt::new(self.dialect, sql)
     }
 }
 
-/// Deletes one batch; returns how many rows it deleted.
-async fn delete_batch(
-    node: &Node,
-    table: &PurgeTable,
-    cutoff: Timestamp,
-    idle: Option<Timestamp>,
-    limit: i64,
-) -> Result<u64> {
-    let stmt = match (idle, &table.by_activity) {
-        (Some(_), Some(s)) => s,
-        _ => &table.by_expiry,
-    };
-    let mut args = vec![Arg::Int(cutoff.as_millis()), Arg::Int(limit)];
-    if let (Some(idle), Some(_)) = (idle, &table.by_activity) {
-        args.push(Arg::Int(idle.as_millis()));
-    }
-    if table.dialect != Dialect::MySql {
-        return node.db.execute(stmt, &args).await;
-    }
-    let width = usize::try_from(limit).unwrap_or(usize::MAX);
-    let Some(delete) = table.delete_stmt(width) else {
-        return Err(Error::unexpected(
-            node.name(),
-            "no delete statement for a purge",
-        ));
-    };
-    let mut tx = node.db.begin().await?;
-    let rows = tx.fetch_all(stmt, &args).await?;
-    if rows.is_empty() {
-        tx.commit().await?;
-        return Ok(0);
-    }
-    let deleted = match table.key_kind {
-        KeyKind::Bytes => {
-            let keys = rows
-                .iter()
-                .map(|r| r.bytes(0))
-                .collect::<Result<Vec<_>>>()?;
-            let args: Vec<Arg<'_>> = (0..width)
-                .map(|i| Arg::Bytes(&keys[i.min(keys.len() - 1)]))
-                .collect();
-            tx.execute(&delete, &args).await?
+/// The batches left to run against one table, in order.
+struct Phases {
+    /// By expiry; `None` once a batch found fewer rows than the limit.
+    expiry: Option<Stmt>,
+    /// By last activity (sessions under `LastActivity`), after the expiry phase.
+    activity: Option<Stmt>,
+}
+
+impl Phases {
+    fn new(table: &PurgeTable, limit: u32, by_activity: bool) -> Self {
+        Phases {
+            expiry: Some(table.batch("expires_at", limit)),
+            activity: table
+                .activity
+                .as_deref()
+                .filter(|_| by_activity)
+                .map(|col| table.batch(col, limit)),
         }
-        KeyKind::Int => {
-            let keys = rows.iter().map(|r| r.int(0)).collect::<Result<Vec<_>>>()?;
-            let args: Vec<Arg<'_>> = (0..width)
-                .map(|i| Arg::Int(keys[i.min(keys.len() - 1)]))
-                .collect();
-            tx.execute(&delete, &args).await?
+    }
+
+    fn done(&self) -> bool {
+        self.expiry.is_none() && self.activity.is_none()
+    }
+
+    /// Runs the next batch: by expiry while that finds rows, then by last activity.
+    /// A phase that finds fewer rows than `limit` is over.
+    async fn run_one(
+        &mut self,
+        node: &Node,
+        cutoff: i64,
+        idle_cutoff: i64,
+        limit: u64,
+    ) -> Result<u64> {
+        if let Some(stmt) = &self.expiry {
+            let deleted = run(node, stmt, cutoff).await?;
+            if deleted < limit {
+                self.expiry = None;
+            }
+            if deleted > 0 {
+                return Ok(deleted);
+            }
         }
-    };
-    tx.commit().await?;
-    Ok(deleted)
+        if let Some(stmt) = &self.activity {
+            let deleted = run(node, stmt, idle_cutoff).await?;
+            if deleted < limit {
+                self.activity = None;
+            }
+            return Ok(deleted);
+        }
+        Ok(0)
+    }
+}
+
+/// Runs one batch statement; the rows it deleted.
+async fn run(node: &Node, stmt: &Stmt, cutoff: i64) -> Result<u64> {
+    retrying!(node.db.execute(stmt, &[Arg::Int(cutoff)]).await)
+}
+
+/// The pause after a batch that took `took`, for a purge that may use `duty_cycle` of
+/// the wall time.
+pub(crate) fn pause_after(took: Duration, duty_cycle: f64) -> Duration {
+    if !(duty_cycle > 0.0 && duty_cycle < 1.0) {
+        return Duration::ZERO;
+    }
+    took.mul_f64(1.0 / duty_cycle - 1.0)
 }
 
 /// Purges `counted` (and, uncounted, `extra`: the revocation feed) in batches under
@@ -155,36 +159,48 @@ pub(crate) async fn purge_tables(
             "purge batch_size is zero: a purge would never make progress",
         ));
     }
-    let limit = i64::from(policy.batch_size);
-    let full = u64::from(policy.batch_size);
+    let limit = policy.batch_size;
+    let full = u64::from(limit);
+    let max_idle = match policy.criterion {
+        PurgeCriterion::LastActivity { max_idle } if last_activity => Some(max_idle),
+        _ => None,
+    };
+    let mut phases = Phases::new(counted, limit, max_idle.is_some());
+    let mut extra = extra.map(|x| Phases::new(x, limit, false));
+    let duty_cycle = node.db.purge_duty_cycle;
     let mut report = PurgeReport::default();
     loop {
+        let extra_done = extra.as_ref().is_none_or(Phases::done);
+        if phases.done() && extra_done {
+            break;
+        }
         if policy.max_batches.is_some_and(|max| report.batches >= max) {
             break;
         }
+        let started = Instant::now();
         // The clock is read per batch: a long purge keeps up with a moving clock.
         let cutoff = node.now().saturating_sub(policy.offset);
-        let idle = match policy.criterion {
-            PurgeCriterion::LastActivity { max_idle } if last_activity => {
-                Some(cutoff.saturating_sub(max_idle))
-            }
-            _ => None,
-        };
-        let deleted = retrying!(delete_batch(node, counted, cutoff, idle, limit).await)?;
-        let extra_deleted = match extra {
-            Some(x) => retrying!(delete_batch(node, x, cutoff, None, limit).await)?,
-            None => 0,
+        let idle_cutoff = max_idle.map_or(cutoff, |idle| cutoff.saturating_sub(idle));
+        let (cutoff, idle_cutoff) = (cutoff.as_millis(), idle_cutoff.as_millis());
+        let deleted = phases.run_one(node, cutoff, idle_cutoff, full).await?;
+        let extra_deleted = match extra.as_mut() {
+            Some(x) if !x.done() => x.run_one(node, cutoff, cutoff, full).await?,
+            _ => 0,
         };
         if deleted == 0 && extra_deleted == 0 {
-            break;
+            // Nothing found: every phase that ran is over; one may be left to start.
+            continue;
         }
         report.batches += 1;
-        // Rows are only looked at through the expiry indexes, so every row a batch
-        // examines is one it deletes.
+        // Rows are only looked at through the expiry and activity indexes, so every
+        // row a batch examines is one it deletes.
         report.examined += deleted;
         report.deleted += deleted;
-        if deleted < full && extra_deleted < full {
-            break;
+        if !(phases.done() && extra.as_ref().is_none_or(Phases::done)) {
+            let pause = pause_after(started.elapsed(), duty_cycle);
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
         }
     }
     Ok(report)
@@ -198,4 +214,19 @@ pub(crate) async fn purge_table(
     last_activity: bool,
 ) -> Result<PurgeReport> {
     purge_tables(node, table, None, policy, last_activity).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_follow_the_duty_cycle() {
+        let batch = Duration::from_millis(40);
+        assert_eq!(pause_after(batch, 1.0), Duration::ZERO);
+        assert_eq!(pause_after(batch, 0.5), batch);
+        assert_eq!(pause_after(batch, 0.25), Duration::from_millis(120));
+        assert_eq!(pause_after(batch, 0.0), Duration::ZERO);
+        assert_eq!(pause_after(batch, f64::NAN), Duration::ZERO);
+    }
 }

@@ -299,6 +299,20 @@ mod sqlite {
     }
 
     #[tokio::test]
+    async fn purge_duty_cycle_out_of_range_is_config_invalid() {
+        for duty in [0.0, -0.5, 1.5, f64::NAN] {
+            let config = SqlConfig::from_url("sqlite::memory:").with_purge_duty_cycle(duty);
+            let err = SqlBackend::connect(&config)
+                .await
+                .expect_err("refused duty cycle");
+            assert_eq!(err.kind(), ErrorKind::ConfigInvalid, "{duty}: {err}");
+            assert!(err.to_string().contains("purge_duty_cycle"), "{err}");
+        }
+        let paced = SqlConfig::from_url("sqlite::memory:").with_purge_duty_cycle(0.5);
+        SqlBackend::connect(&paced).await.expect("0.5 is fine");
+    }
+
+    #[tokio::test]
     async fn in_memory_database_is_not_durable() {
         let backend = SqlBackend::connect(&SqlConfig::from_url("sqlite::memory:"))
             .await
