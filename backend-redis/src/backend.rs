@@ -284,34 +284,28 @@ impl NodeInner {
         args: Args,
         write: Write,
     ) -> Result<Value> {
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(script.sha()).arg(keys.len());
-        for key in keys {
-            cmd.arg(key.as_str());
-        }
-        for arg in &args.0 {
-            cmd.arg(arg.as_slice());
-        }
+        // `EVALSHA sha` or `EVAL source`, then the keys and arguments.
+        let call = |name: &str, script_arg: &str| {
+            let mut cmd = redis::cmd(name);
+            cmd.arg(script_arg).arg(keys.len());
+            for key in keys {
+                cmd.arg(key.as_str());
+            }
+            for arg in &args.0 {
+                cmd.arg(arg.as_slice());
+            }
+            cmd
+        };
+        let cmd = call("EVALSHA", script.sha());
         match self.send(&cmd, write).await {
             // The server does not know the script (restarted, failed over): load it and
             // call again. On a cluster the node that answered is the key's, and `EVAL`
             // (which also caches the script there) is routed by the key as `EVALSHA` was.
+            Err(e) if is_noscript(&e) && self.cluster => self
+                .send(&call("EVAL", script.source()), write)
+                .await
+                .map_err(map),
             Err(e) if is_noscript(&e) => {
-                if self.cluster {
-                    let mut eval = redis::cmd("EVAL");
-                    eval.arg(script.source()).arg(keys.len());
-                    for key in keys {
-                        eval.arg(key.as_str());
-                    }
-                    for arg in &args.0 {
-                        eval.arg(arg.as_slice());
-                    }
-                    return self
-                        .send(&eval, write)
-                        .await
-                        .map_err(map)
-                        .map_err(|e| annotate(e, script.name()));
-                }
                 let mut conn = self.conn.clone();
                 redis::cmd("SCRIPT")
                     .arg("LOAD")

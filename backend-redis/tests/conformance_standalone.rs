@@ -337,6 +337,65 @@ async fn commands_per_operation() {
     );
 }
 
+/// `purge_indexes_trim_themselves_without_purge`: in a deployment that never purges, a
+/// purge index entry more than a day past the grace is dropped by later writes (about one
+/// write in sixteen looks, in its own bucket), so the indexes do not grow without end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_indexes_trim_themselves_without_purge() {
+    use authstate_core::Clock;
+
+    let server = require(RedisServer::start());
+    let (mut admin, _) = admin(&server);
+    let connection = RedisConnection::connect(&RedisConfig::from_url(server.url()))
+        .await
+        .expect("connect");
+    let clock = ManualClock::starting_now();
+    let namespace = Namespace::random().expect("namespace");
+    let config = StoreConfig::new(namespace.clone()).with_clock(Arc::new(clock.clone()));
+    let stores = RedisBackend::new(connection, common::suite_options())
+        .open(config)
+        .expect("open");
+    let stale_entries = |admin: &mut RespConn| -> i64 {
+        (0..256)
+            .map(|b| {
+                let index = format!("as:{}:{{rpl:{b:02x}}}:x", namespace.as_str());
+                match admin.command(&["ZCARD", &index]).expect("ZCARD") {
+                    RespReply::Integer(n) => n,
+                    other => panic!("ZCARD answered {other:?}"),
+                }
+            })
+            .sum()
+    };
+    const OLD: usize = 1_000;
+    for i in 0..OLD {
+        let not_after = clock.now().saturating_add(Duration::from_secs(60));
+        stores
+            .replay
+            .check_and_record(&format!("old-{i}"), not_after)
+            .await
+            .expect("record");
+    }
+    assert_eq!(stale_entries(&mut admin), OLD as i64);
+    // Two days later (the suite's grace is 10 minutes), new writes.
+    clock.advance(Duration::from_secs(2 * 86_400));
+    for i in 0..4_000 {
+        let not_after = clock.now().saturating_add(Duration::from_secs(60));
+        stores
+            .replay
+            .check_and_record(&format!("new-{i}"), not_after)
+            .await
+            .expect("record");
+    }
+    let left = stale_entries(&mut admin) - 4_000;
+    // Each bucket sees about 16 writes, one of which trims it with probability
+    // 1 - (15/16)^16 ≈ 0.64: about 640 of the 1000 old entries go (at least 400 with
+    // overwhelming probability).
+    assert!(
+        left <= 600,
+        "{left} of {OLD} stale entries are still listed"
+    );
+}
+
 /// `server_evicts_what_has_a_ttl`: with a grace of zero, every key written for records
 /// with a TTL (records, purge and owner indexes) is gone from the server shortly after
 /// the records expire in real time, without any purge. (Reads never depend on it.)
@@ -821,6 +880,35 @@ async fn benchmark_table() {
         .await
     };
 
+    // The floor of any scripted write: `EVALSHA` of a script that does one `SET` and
+    // nothing else, through the same client.
+    let floor_sha: String = {
+        let mut conn = connection.clone();
+        redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg("redis.call('SET', KEYS[1], ARGV[1]) return 1")
+            .query_async(&mut conn)
+            .await
+            .expect("SCRIPT LOAD")
+    };
+    let script_floor = {
+        let (conn, payload, sha) = (connection.clone(), payload.clone(), floor_sha.clone());
+        best(&mut admin, move |t, i| {
+            let (mut conn, payload, sha) = (conn.clone(), payload.clone(), sha.clone());
+            async move {
+                let _: i64 = redis::cmd("EVALSHA")
+                    .arg(&sha)
+                    .arg(1)
+                    .arg(format!("floor:{t}:{i}"))
+                    .arg(payload.as_slice())
+                    .query_async(&mut conn)
+                    .await
+                    .expect("EVALSHA");
+            }
+        })
+        .await
+    };
+
     let mut results: Vec<[Speed; 6]> = Vec::new();
     for sealed in [false, true] {
         let (stores, _) = open(sealed);
@@ -1017,6 +1105,12 @@ async fn benchmark_table() {
     println!(
         "| plain GET (200 B) | {:.0} | 1.00 | {:.1} |",
         raw_get.ops, raw_get.server_us
+    );
+    println!(
+        "| script floor: `EVALSHA` of one `SET` (200 B) | {:.0} | {:.2} | {:.1} |",
+        script_floor.ops,
+        script_floor.ops / raw_set.ops,
+        script_floor.server_us
     );
     for (j, (name, raw)) in names.iter().enumerate() {
         let ours = results[0][j];

@@ -13,6 +13,6 @@ end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'e', ARGV[4], 'p', ARGV[5])
 expire_in(KEYS[1], e - now + grace)
-purge_index_trim(KEYS[2], false, now, grace)
+purge_index_trim(KEYS[2], false, now, grace, ARGV[3])
 index_add(KEYS[2], e, ARGV[3], now, grace)
 return 1

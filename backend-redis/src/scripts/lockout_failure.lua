@@ -22,6 +22,6 @@ if f >= max then l = now + duration end
 local e = math.max(now + window, l)
 redis.call('HSET', KEYS[1], 'f', fmt(f), 'l', fmt(l), 'e', fmt(e))
 expire_in(KEYS[1], e - now + grace)
-purge_index_trim(KEYS[2], false, now, grace)
+purge_index_trim(KEYS[2], false, now, grace, ARGV[3])
 index_add(KEYS[2], e, ARGV[3], now, grace)
 return {f, l}

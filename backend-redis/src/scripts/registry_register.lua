@@ -6,6 +6,6 @@
 local now, grace, e = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5])
 redis.call('HSET', KEYS[1], ARGV[3], ARGV[5] .. ' ' .. ARGV[6])
 keep_for(KEYS[1], e - now + grace)
-purge_index_trim(KEYS[2], false, now, grace)
+purge_index_trim(KEYS[2], false, now, grace, ARGV[4])
 index_add(KEYS[2], e, ARGV[4], now, grace)
 return 1

@@ -11,6 +11,6 @@ if raw then
   if until_ > now then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[4], 'PX', fmt(math.max(not_after - now + grace, 1)))
-purge_index_trim(KEYS[2], false, now, grace)
+purge_index_trim(KEYS[2], false, now, grace, ARGV[3])
 index_add(KEYS[2], not_after, ARGV[3], now, grace)
 return 1

@@ -9,7 +9,7 @@ local x = session_end(e, i, now)
 if not redis.call('SET', KEYS[1], ARGV[4], 'NX', 'PX', fmt(math.max(x - now + grace, 1))) then
   return 0
 end
-purge_index_trim(KEYS[2], KEYS[3], now, grace)
+purge_index_trim(KEYS[2], KEYS[3], now, grace, member)
 local keep = index_add(KEYS[2], x, member, now, grace)
 redis.call('ZADD', KEYS[3], ARGV[1], member)
 keep_for(KEYS[3], keep)

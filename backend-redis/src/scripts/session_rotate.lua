@@ -21,7 +21,7 @@ redis.call('SET', KEYS[4], session_with_activity(ARGV[6], a), 'PX', fmt(math.max
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[3])
 redis.call('ZREM', KEYS[3], ARGV[3])
-purge_index_trim(KEYS[5], KEYS[6], now, grace)
+purge_index_trim(KEYS[5], KEYS[6], now, grace, ARGV[4])
 local keep = index_add(KEYS[5], x, ARGV[4], now, grace)
 redis.call('ZADD', KEYS[6], fmt(a), ARGV[4])
 keep_for(KEYS[6], keep)

@@ -16,7 +16,7 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'e', ARGV[4], 'd', ARGV[5], 's', ARGV[6], 'c', ARGV[7],
   'g', ARGV[8])
 expire_in(KEYS[1], e - now + grace)
-purge_index_trim(KEYS[2], false, now, grace)
+purge_index_trim(KEYS[2], false, now, grace, ARGV[3])
 index_add(KEYS[2], e, ARGV[3], now, grace)
 if KEYS[3] then owner_add(KEYS[3], e, ARGV[3], now, grace) end
 if KEYS[4] then owner_add(KEYS[4], e, ARGV[3], now, grace) end
