@@ -58,6 +58,8 @@ const SCHEMES: &[(&str, BackendKind, &str)] = &[
     ("rediss", BackendKind::Redis, "rediss://"),
     ("redis+sentinel", BackendKind::Redis, "redis+sentinel://"),
     ("rediss+sentinel", BackendKind::Redis, "rediss+sentinel://"),
+    ("redis+cluster", BackendKind::Redis, "redis+cluster://"),
+    ("rediss+cluster", BackendKind::Redis, "rediss+cluster://"),
     ("ldap", BackendKind::Ldap, "ldap://"),
     ("ldaps", BackendKind::Ldap, "ldaps://"),
 ];
@@ -102,9 +104,27 @@ impl BackendKind {
         }
     }
 
-    /// Whether it needs a URL (every kind but memory does).
+    /// Whether it needs a URL (every kind but memory does; a Redis backend may give its
+    /// address in its options instead, see [`address_in_options`]).
     pub fn needs_url(self) -> bool {
         self != BackendKind::Memory
+    }
+}
+
+/// Whether `options` say where the server is, so that a backend of `kind` can do without
+/// a URL: Redis takes `host` (and `port`), `socket`, `sentinel` (master name and nodes)
+/// or `cluster` (seed nodes) instead of one. The backend's own checks then decide
+/// whether they say it completely.
+pub fn address_in_options(kind: BackendKind, options: &toml::Table) -> bool {
+    match kind {
+        BackendKind::Redis => redis::ADDRESS_OPTIONS
+            .iter()
+            .any(|option| options.contains_key(*option)),
+        BackendKind::Memory
+        | BackendKind::Sqlite
+        | BackendKind::Postgres
+        | BackendKind::Mysql
+        | BackendKind::Ldap => false,
     }
 }
 
@@ -139,9 +159,6 @@ pub fn parse_url(url: &str) -> Result<BackendKind, String> {
         ));
     };
     let scheme = scheme.to_ascii_lowercase();
-    if matches!(scheme.as_str(), "redis+cluster" | "rediss+cluster") {
-        return Err(redis::CLUSTER_UNSUPPORTED.to_string());
-    }
     let Some(&(_, kind, _)) = SCHEMES.iter().find(|(s, _, _)| *s == scheme) else {
         return Err(format!(
             "unknown backend URL scheme \"{scheme}\" (supported: {})",
@@ -233,7 +250,8 @@ pub struct BackendSpec {
     pub name: String,
     /// What it is.
     pub kind: BackendKind,
-    /// Where it is; `None` for memory. May hold a password: never print it, print
+    /// Where it is; `None` for memory, and for a Redis backend whose options say where
+    /// ([`address_in_options`]). May hold a password: never print it, print
     /// [`BackendSpec::display_url`].
     pub url: Option<SecretString>,
     /// `[backends.<name>.options]`, passed through to the backend's own config.
@@ -262,11 +280,13 @@ impl fmt::Debug for BackendSpec {
 }
 
 impl BackendSpec {
-    /// The URL with secrets redacted, or `memory:`.
+    /// The URL with secrets redacted, `memory:`, or (a Redis backend without a URL)
+    /// `redis (address in options)`.
     pub fn display_url(&self) -> String {
         match &self.url {
             Some(url) => redact_url(url.expose()),
-            None => "memory:".into(),
+            None if self.kind == BackendKind::Memory => "memory:".into(),
+            None => format!("{} (address in options)", self.kind),
         }
     }
 
@@ -474,6 +494,8 @@ mod tests {
                 "redis+sentinel://s1:26379,s2:26379/mymaster",
                 BackendKind::Redis,
             ),
+            ("redis+cluster://c1:7000,c2:7001", BackendKind::Redis),
+            ("rediss+cluster://c1:7000", BackendKind::Redis),
             ("ldap://dir", BackendKind::Ldap),
             ("ldaps://dir", BackendKind::Ldap),
         ] {
@@ -482,15 +504,41 @@ mod tests {
     }
 
     #[test]
-    fn redis_cluster_is_refused_with_the_reason() {
-        for url in ["redis+cluster://a:7000,b:7001", "rediss+cluster://:pw@a"] {
-            let m = err(url);
-            assert!(
-                m.contains("Redis Cluster is not supported by the contracts yet"),
-                "{m}"
-            );
-            assert!(!m.contains("pw@"), "{m}");
+    fn redis_cluster_urls_open_redis_and_are_listed() {
+        for url in [
+            "redis+cluster://a:7000,b:7001",
+            "rediss+cluster://:pw@a",
+            "REDIS+CLUSTER://127.0.0.1:7000",
+        ] {
+            assert_eq!(parse_url(url), Ok(BackendKind::Redis), "{url}");
         }
+        let listed = supported_schemes();
+        assert!(
+            listed.contains("redis+cluster://") && listed.contains("rediss+cluster://"),
+            "{listed}"
+        );
+    }
+
+    #[test]
+    fn only_redis_takes_its_address_from_options() {
+        let options: toml::Table =
+            toml::from_str("[cluster]\nnodes = [\"a:7000\"]").expect("valid TOML");
+        assert!(address_in_options(BackendKind::Redis, &options));
+        for address in [
+            "host = \"cache\"",
+            "socket = \"/run/redis.sock\"",
+            "[sentinel]",
+        ] {
+            let options: toml::Table = toml::from_str(address).expect("valid TOML");
+            assert!(
+                address_in_options(BackendKind::Redis, &options),
+                "{address}"
+            );
+        }
+        let timeout: toml::Table = toml::from_str("timeout = 1000").expect("valid TOML");
+        assert!(!address_in_options(BackendKind::Redis, &timeout));
+        assert!(!address_in_options(BackendKind::Postgres, &options));
+        assert!(!address_in_options(BackendKind::Ldap, &options));
     }
 
     #[test]

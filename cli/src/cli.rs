@@ -19,8 +19,9 @@ const GLOBAL: &str = "Global options";
 pub struct Cli {
     /// The backend for every service, as a URL (`memory:`, `sqlite://PATH`,
     /// `postgres://…`, `mysql://…`, `redis://…`, `rediss://…`, `redis+sentinel://…`,
-    /// `ldap://HOST/BASE_DN`, `ldaps://…`); replaces the config file's backends. Run
-    /// `authstate migrate` once before using a SQL database or an LDAP directory.
+    /// `redis+cluster://HOST:PORT,HOST:PORT`, `rediss+cluster://…`, `ldap://HOST/BASE_DN`,
+    /// `ldaps://…`); replaces the config file's backends. Run `authstate migrate` once
+    /// before using a SQL database or an LDAP directory.
     #[arg(
         long,
         global = true,

@@ -413,3 +413,75 @@ fn the_example_config_is_accepted() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("warning"), "{stderr}");
 }
+
+#[test]
+fn redis_cluster_settings_are_checked_when_the_config_loads() {
+    // A Cluster URL is a Redis backend; config check reads it without connecting.
+    let dir = Dir::new();
+    dir.run(
+        "[backends.cache]\nurl = \"redis+cluster://10.0.0.1:7000,10.0.0.2:7000\"\n",
+        &["config", "check"],
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::contains("kind = \"redis\""))
+    .stdout(predicate::str::contains(
+        "url = \"redis+cluster://10.0.0.1:7000,10.0.0.2:7000\"",
+    ));
+    // Or the seed nodes as an option, without a URL.
+    dir.run(
+        "[backends.cache]\nkind = \"redis\"\n[backends.cache.options]\n\
+         cluster = { nodes = [\"10.0.0.1:7000\", { host = \"10.0.0.2\", port = 7001 }] }\n",
+        &["config", "check"],
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::contains("url =").not())
+    .stdout(predicate::str::contains("10.0.0.2"));
+
+    refused(
+        "[backends.cache]\nurl = \"redis+cluster://10.0.0.1:7000\"\n\
+         [backends.cache.options]\ndurable_replicas = 1\n",
+        3,
+        "backends.cache.options.durable_replicas",
+        "durable writes are not supported on Redis Cluster (the URL is redis+cluster://…)",
+    );
+    refused(
+        "[backends.cache]\nkind = \"redis\"\n[backends.cache.options]\ndurable_replicas = 1\n\
+         cluster = { nodes = [\"10.0.0.1:7000\"] }\n",
+        3,
+        "backends.cache.options.durable_replicas",
+        "not supported on Redis Cluster (backends.cache.options.cluster is set)",
+    );
+    refused(
+        "[backends.cache]\nkind = \"redis\"\n[backends.cache.options]\ncluster = { nodes = [] }\n",
+        3,
+        "backends.cache.options.cluster.nodes",
+        "is empty: list at least one seed node",
+    );
+    refused(
+        "[backends.cache]\nkind = \"redis\"\n",
+        1,
+        "backends.cache",
+        "or say where the server is in its options (host, socket, sentinel or cluster)",
+    );
+
+    // On the command line: a bad node is named, the password never echoed.
+    for (url, message) in [
+        (
+            "rediss+cluster://idp:hunter2@10.0.0.1:7000,10.0.0.2:70000",
+            "error: --backend: url: \"70000\" is not a port (1 to 65535)",
+        ),
+        (
+            "redis+cluster://:hunter2@",
+            "error: --backend: url: \"\": the host is empty",
+        ),
+    ] {
+        authstate()
+            .args(["check", "--backend", url])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message))
+            .stderr(predicate::str::contains("hunter2").not());
+    }
+}

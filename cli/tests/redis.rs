@@ -1,10 +1,14 @@
-//! The Redis backend through the binary: a redis-server started by the testkit for each
-//! test (never the machine's own Redis).
+//! The Redis backend through the binary: a redis-server (or a Cluster of three primaries)
+//! started by the testkit for each test (never the machine's own Redis).
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use assert_cmd::Command;
-use authstate_testkit::{RedisServer, require};
+use authstate::redis::{BackendOptions, RedisBackend, RedisConfig, RedisConnection};
+use authstate::{Clock as _, ManualClock, Namespace, NewSession, StoreConfig, SystemClock};
+use authstate_testkit::{RedisCluster, RedisServer, require};
 
 /// The binary, with the environment's backend and config settings removed.
 fn authstate() -> Command {
@@ -126,4 +130,179 @@ fn behaviour_options_in_a_config_file_are_used() {
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(1), "{output:?}");
+}
+
+/// The `DELETED` column of `contract`'s row in the table of `authstate sweep --once`.
+fn deleted(sweep: &str, contract: &str) -> u64 {
+    let row = sweep
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(contract))
+        .unwrap_or_else(|| panic!("no row for {contract}:\n{sweep}"));
+    row.split_whitespace()
+        .nth(2)
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no deleted count in {row:?}"))
+}
+
+/// Records in the namespace `authstate` of the cluster at `url`, written through the
+/// library as an IdP would: three live sessions of alice, and five sessions of bob, ten
+/// states and ten artifacts whose time ended an hour ago. Those are kept by the server
+/// (a two-hour expiry grace) until the sweeper deletes them. Their keys fall in many
+/// hash slots, so they are spread over every primary.
+fn write_records(url: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let connection = RedisConnection::connect(&RedisConfig::from_url(url))
+            .await
+            .expect("connects to the cluster");
+        let options = BackendOptions {
+            server_expiry_grace: Duration::from_secs(2 * 3600),
+            ..BackendOptions::default()
+        };
+        let backend = RedisBackend::new(connection, options);
+        let namespace = Namespace::new("authstate").expect("valid");
+        let live = backend
+            .open(StoreConfig::new(namespace.clone()))
+            .expect("opens");
+        let an_hour_ago = ManualClock::starting_now();
+        an_hour_ago.set(SystemClock.now().saturating_sub(Duration::from_secs(3600)));
+        let past = backend
+            .open(StoreConfig {
+                clock: Arc::new(an_hour_ago),
+                ..StoreConfig::new(namespace)
+            })
+            .expect("opens");
+        let session = |subject: &str| NewSession {
+            subject: subject.into(),
+            data: b"claims".to_vec(),
+            lifetime: Duration::from_secs(60),
+            idle_timeout: None,
+        };
+        for _ in 0..3 {
+            live.sessions
+                .create(NewSession {
+                    lifetime: Duration::from_secs(3600),
+                    ..session("alice")
+                })
+                .await
+                .expect("created");
+        }
+        for _ in 0..5 {
+            past.sessions.create(session("bob")).await.expect("created");
+        }
+        for i in 0..10 {
+            let minute = Duration::from_secs(60);
+            past.state
+                .put(&format!("state-{i}"), b"v".to_vec(), minute)
+                .await
+                .expect("put");
+            past.artifacts
+                .put(&format!("code-{i}"), b"v".to_vec(), minute)
+                .await
+                .expect("put");
+        }
+    });
+}
+
+#[test]
+fn check_bench_sessions_and_sweep_on_a_cluster() {
+    let cluster = require(RedisCluster::start());
+    let url = cluster.url();
+    let dir = tempdir();
+
+    let stdout = ok_in(dir.path(), &["check", "--backend", &url]);
+    for shown in [
+        "Redis 7.",
+        "Cluster of 3 primaries (state ok)",
+        "none (Redis keeps no schema)",
+        "none failed",
+    ] {
+        assert!(stdout.contains(shown), "{shown:?} not in\n{stdout}");
+    }
+
+    let stdout = ok_in(dir.path(), &["bench", "--ops", "200", "--backend", &url]);
+    assert_bench_table(&stdout);
+
+    write_records(&url);
+    let stdout = ok_in(
+        dir.path(),
+        &["sessions", "list", "--subject", "alice", "--backend", &url],
+    );
+    assert!(stdout.ends_with("3 live sessions\n"), "{stdout}");
+
+    // The sweeper finds what ended an hour ago on every primary, and nothing twice.
+    let stdout = ok_in(dir.path(), &["sweep", "--once", "--backend", &url]);
+    assert!(stdout.starts_with("swept namespace authstate"), "{stdout}");
+    assert_eq!(deleted(&stdout, "session"), 5, "{stdout}");
+    assert_eq!(deleted(&stdout, "state"), 10, "{stdout}");
+    assert_eq!(deleted(&stdout, "artifact"), 10, "{stdout}");
+    let stdout = ok_in(dir.path(), &["sweep", "--once", "--backend", &url]);
+    assert_eq!(deleted(&stdout, "total"), 0, "{stdout}");
+
+    let stdout = ok_in(
+        dir.path(),
+        &[
+            "sessions",
+            "revoke",
+            "--subject",
+            "alice",
+            "--backend",
+            &url,
+        ],
+    );
+    assert!(
+        stdout.starts_with("revoked 3 sessions of subject \"alice\""),
+        "{stdout}"
+    );
+    let stdout = ok_in(
+        dir.path(),
+        &["sessions", "list", "--subject", "alice", "--backend", &url],
+    );
+    assert_eq!(stdout, "no live sessions\n");
+
+    // The seed nodes as an option: two of the three are enough to find the cluster.
+    let seeds: Vec<String> = cluster.addrs()[..2]
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect();
+    std::fs::write(
+        dir.path().join("authstate.toml"),
+        format!(
+            "[backends.cluster]\nkind = \"redis\"\n[backends.cluster.options]\nconnections = 1\n\
+             cluster = {{ nodes = [{}] }}\n",
+            seeds.join(", ")
+        ),
+    )
+    .expect("written");
+    let stdout = ok_in(dir.path(), &["check", "--config", "authstate.toml"]);
+    assert!(
+        stdout.contains("Cluster of 3 primaries (state ok)") && stdout.contains("none failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn conformance_on_a_cluster_passes_every_case() {
+    let cluster = require(RedisCluster::start());
+    let dir = tempdir();
+    let stdout = ok_in(dir.path(), &["conformance", "--backend", &cluster.url()]);
+    let mut lines = stdout.lines();
+    let first = lines.next().unwrap_or_default();
+    let selected: usize = first
+        .strip_prefix("running ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no case count in {first:?}"));
+    let cases: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("ok ") || l.starts_with("FAILED "))
+        .collect();
+    assert_eq!(cases.len(), selected, "{stdout}");
+    assert!(selected > 100, "{first}");
+    assert!(cases.iter().all(|l| l.starts_with("ok ")), "{stdout}");
+    let last = stdout.lines().last().unwrap_or_default();
+    assert_eq!(last, format!("{selected} passed, 0 failed"), "{stdout}");
 }

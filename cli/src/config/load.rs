@@ -14,7 +14,8 @@ use super::raw::{Criterion, KeyAlgorithm, RawBackend, RawConfig, RawEncryption, 
 use super::secrets::{SecretSource, parse_key_text, parse_pepper};
 use super::{Config, DEFAULT_NAMESPACE, Encryption, KeyInfo, UrlSource};
 use crate::backend::{
-    BackendKind, BackendSpec, DEFAULT_BACKEND, kind_names, parse_url, url_has_password,
+    BackendKind, BackendSpec, DEFAULT_BACKEND, address_in_options, kind_names, parse_url,
+    url_has_password,
 };
 use crate::error::{CliError, ConfigError};
 use crate::services::Service;
@@ -405,18 +406,23 @@ fn resolve_backend(
             ));
         }
     };
-    if kind.needs_url() && url.is_none() {
-        return Err(src.error(
-            Some(table.span()),
-            field,
-            format!("the {kind} backend needs a URL: give url, url_env or url_file"),
-        ));
-    }
-
     let (options, options_span) = match &raw.options {
         Some(o) => (o.get_ref().clone(), Some(o.span())),
         None => (toml::Table::new(), Some(table.span())),
     };
+    if kind.needs_url() && url.is_none() && !address_in_options(kind, &options) {
+        let or_options = if kind == BackendKind::Redis {
+            ", or say where the server is in its options (host, socket, sentinel or cluster)"
+        } else {
+            ""
+        };
+        return Err(src.error(
+            Some(table.span()),
+            field,
+            format!("the {kind} backend needs a URL: give url, url_env or url_file{or_options}"),
+        ));
+    }
+
     let options_field = format!("{field}.options");
     let spec = BackendSpec {
         name: name.to_string(),

@@ -331,6 +331,25 @@ fn errors_name_file_line_and_field() {
             "needs a URL",
         ),
         (
+            "[backends.r]\nkind = \"redis\"\n[backends.r.options]\ntimeout = 1000\n",
+            1,
+            "backends.r",
+            "the redis backend needs a URL: give url, url_env or url_file, or say where the \
+             server is in its options (host, socket, sentinel or cluster)",
+        ),
+        (
+            "[backends.r]\nkind = \"redis\"\n[backends.r.options]\ncluster = { nodes = [] }\n",
+            3,
+            "backends.r.options.cluster.nodes",
+            "is empty: list at least one seed node",
+        ),
+        (
+            "[backends.p]\nkind = \"postgres\"\n[backends.p.options]\nhost = \"db\"\n",
+            1,
+            "backends.p",
+            "the postgres backend needs a URL: give url, url_env or url_file",
+        ),
+        (
             "[backends.r]\nkind = \"redis\"\nurl = \"ldap://dir\"\n",
             3,
             "backends.r.url",
@@ -500,4 +519,38 @@ fn backend_options_deserialize_into_the_backends_own_config() {
         }
         other => panic!("expected a config error, got {other:?}"),
     }
+}
+
+#[test]
+fn a_redis_backend_can_say_where_it_is_in_its_options() {
+    let d = Dir::new();
+    let config = d
+        .load(
+            "[backends.cache]\nkind = \"redis\"\n\n[backends.cache.options]\ntimeout = 250\n\
+             cluster = { nodes = [\"10.0.0.1:7000\", \"10.0.0.2:7000\"] }\n",
+        )
+        .expect("loads");
+    let spec = &config.backends["cache"];
+    assert_eq!(spec.kind, BackendKind::Redis);
+    assert!(spec.url.is_none());
+    assert_eq!(spec.display_url(), "redis (address in options)");
+    let shown = render(&config);
+    assert!(!shown.contains("url ="), "{shown}");
+    assert!(shown.contains("10.0.0.2:7000"), "{shown}");
+
+    // Durable writes on a cluster are refused, naming both settings.
+    let e = d.error(
+        "[backends.cache]\nkind = \"redis\"\n\n[backends.cache.options]\ndurable_replicas = 1\n\
+         cluster = { nodes = [\"10.0.0.1:7000\"] }\n",
+    );
+    assert_eq!(
+        at(&e),
+        (Some(4), Some("backends.cache.options.durable_replicas")),
+        "{e}"
+    );
+    assert!(
+        e.message
+            .contains("not supported on Redis Cluster (backends.cache.options.cluster is set)"),
+        "{e}"
+    );
 }
