@@ -128,7 +128,7 @@ fn an_explicit_sqlite_file_needs_migrate_first() {
     let (stdout, _) = ok_in(dir.path(), &["migrate", "--backend", &url]);
     assert!(
         stdout.contains(
-            "backend cli (sqlite), namespace authstate: created the tables at schema version 1"
+            "backend cli (sqlite), namespace authstate: created the tables at schema version 2 (migration 1, 2)"
         ),
         "{stdout}"
     );
@@ -177,7 +177,7 @@ fn migrate_twice_is_idempotent_and_says_so() {
     let (first, _) = ok_in(dir.path(), &["migrate", "--backend", &url]);
     assert_eq!(
         first
-            .matches("created the tables at schema version 1")
+            .matches("created the tables at schema version 2")
             .count(),
         2,
         "{first}"
@@ -185,9 +185,9 @@ fn migrate_twice_is_idempotent_and_says_so() {
     let (second, _) = ok_in(dir.path(), &["migrate", "--backend", &url]);
     assert_eq!(
         second,
-        "backend cli (sqlite), namespace authstate: already at schema version 1, nothing to do\n\
+        "backend cli (sqlite), namespace authstate: already at schema version 2, nothing to do\n\
          backend cli (sqlite), namespace bench (where `authstate bench` writes): already at \
-         schema version 1, nothing to do\n"
+         schema version 2, nothing to do\n"
     );
 }
 
@@ -203,7 +203,7 @@ fn check_on_sqlite_exits_0_and_shows_the_schema() {
         .collect();
     assert_eq!(rows.len(), 9, "{stdout}");
     for row in rows {
-        assert!(row.contains("version 1 (current)"), "{row}");
+        assert!(row.contains("version 2 (current)"), "{row}");
         assert!(row.contains("SQLite file"), "{row}");
     }
     assert!(stdout.contains("none failed"), "{stdout}");
@@ -381,7 +381,7 @@ fn bench_on_a_server(url: &str, kind: &str) {
     let (stdout, _) = ok_in(dir.path(), &["bench", "--ops", "200", "--backend", url]);
     assert_bench_table(&stdout, kind);
     let (stdout, _) = ok_in(dir.path(), &["check", "--backend", url]);
-    assert!(stdout.contains("version 1 (current)"), "{stdout}");
+    assert!(stdout.contains("version 2 (current)"), "{stdout}");
     assert!(stdout.contains("none failed"), "{stdout}");
     assert!(
         !dir.path().join("authstate.db").exists(),
