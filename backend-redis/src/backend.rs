@@ -137,14 +137,15 @@ impl RedisBackend {
     }
 
     /// What this backend can do: the server expires records by itself, every node sees
-    /// the same records, and records survive a server restart only if the server
-    /// persists ([`BackendOptions::server_persists`]).
+    /// the same records, every operation stays within one hash slot on Redis Cluster,
+    /// and records survive a server restart only if the server persists
+    /// ([`BackendOptions::server_persists`]).
     pub fn capabilities(&self) -> Capabilities {
         Capabilities {
             server_side_ttl: true,
             shared_across_nodes: true,
             durable: self.options.server_persists,
-            ..Default::default()
+            cluster_safe: true,
         }
     }
 

@@ -80,3 +80,38 @@ async fn harness() -> ClusterHarness {
 }
 
 conformance_tests!(harness);
+
+/// The stores on a cluster say they are cluster-safe, and the durable-write mode (whose
+/// `WAIT` the cluster client cannot send to the primary that took the write) is refused
+/// with a message that says why.
+#[tokio::test]
+async fn cluster_safe_and_durable_writes_refused() {
+    let cluster = cluster();
+    let connection = RedisConnection::connect(&RedisConfig::from_url(cluster.url()))
+        .await
+        .expect("connect to the cluster");
+    assert!(connection.is_cluster());
+    let namespace = Namespace::random().expect("namespace");
+    let stores = RedisBackend::new(connection.clone(), suite_options())
+        .open(StoreConfig::new(namespace.clone()))
+        .expect("open");
+    assert!(stores.capabilities.cluster_safe);
+    let durable = BackendOptions {
+        durable_writes: Some(authstate_backend_redis::DurableWrites {
+            replicas: 1,
+            timeout: std::time::Duration::from_millis(500),
+        }),
+        ..suite_options()
+    };
+    let refused = RedisBackend::new(connection, durable)
+        .open(StoreConfig::new(namespace))
+        .err()
+        .expect("durable writes on a cluster are refused");
+    assert_eq!(refused.kind(), authstate_core::ErrorKind::ConfigInvalid);
+    assert!(
+        refused
+            .to_string()
+            .contains("not supported on Redis Cluster"),
+        "{refused}"
+    );
+}
