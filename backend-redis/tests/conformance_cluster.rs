@@ -103,10 +103,10 @@ async fn cluster_safe_and_durable_writes_refused() {
         }),
         ..suite_options()
     };
-    let refused = RedisBackend::new(connection, durable)
-        .open(StoreConfig::new(namespace))
-        .err()
-        .expect("durable writes on a cluster are refused");
+    let Err(refused) = RedisBackend::new(connection, durable).open(StoreConfig::new(namespace))
+    else {
+        panic!("durable writes on a cluster were accepted");
+    };
     assert_eq!(refused.kind(), authstate_core::ErrorKind::ConfigInvalid);
     assert!(
         refused
