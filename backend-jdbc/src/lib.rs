@@ -37,8 +37,8 @@
 //!
 //! | table | key | columns beside the key | indexes |
 //! |---|---|---|---|
-//! | `sessions` | id hash | subject hash, version, last activity, absolute expiry, idle ms, effective expiry, sealed record | expiry, last activity, subject |
-//! | `artifacts` | handle hash | expiry, taken at, sealed payload or tombstone | expiry |
+//! | `sessions` | id hash | subject hash, version, last activity, absolute expiry, idle ms, effective expiry, sealed data, sealed meta | expiry, last activity, subject |
+//! | `artifacts` | handle hash | expiry, taken at, sealed payload or tombstone (SQLite: empty once taken) | expiry |
 //! | `state` | key hash | expiry, sealed value | expiry |
 //! | `replay` | id hash | expiry (`not_after`), recorded at | expiry |
 //! | `lockout` | key hash | failures, locked until, expiry | expiry |
@@ -62,34 +62,55 @@
 //! |---|---|---|---|
 //! | reads (`get`, `status`, `load`, `is_revoked`, `participants`, …) | 1 | 1 | 1 |
 //! | put-if-absent, replay, artifact `put`, token `insert`, lease | 1 (`ON CONFLICT DO UPDATE … WHERE expired`) | 1 | 1, or 2–3 when a row holds the key |
-//! | artifact `take` | 1 (CTE: `SELECT … FOR UPDATE` + `UPDATE`) | transaction of 2 | transaction of 2 (`SELECT … FOR UPDATE`, `UPDATE`) |
-//! | session `touch` | 1 (`UPDATE … RETURNING`) | 1 | 2 (`UPDATE`, `SELECT`) |
-//! | session `update` (compare-and-set) | 2 (read, `UPDATE … WHERE version = $v RETURNING`) | 2 | 2 |
+//! | artifact `take` | 1 (CTE: `SELECT … FOR UPDATE` + `UPDATE`) | 1 (`UPDATE … RETURNING` + trigger); 2 when not fresh | 2 (`SELECT`, then `UPDATE … WHERE taken_at IS NULL AND data = <read>`), no transaction |
+//! | session `touch` | 1 (`UPDATE … RETURNING`) | 1 | 1 (locking upsert on the row's own key) |
+//! | session `update` (compare-and-set) | 1 (`UPDATE … WHERE version = $v RETURNING`); 2 on a miss | 1; 2 on a miss | 1 (locking upsert); 2 on a miss |
 //! | key set `replace` (compare-and-set) | 1 (`UPDATE … WHERE version = $v`) | 1 | 1 |
 //! | lockout `record_failure` | 1 (`… ON CONFLICT DO UPDATE … RETURNING`) | 1 | 1 (`… ON DUPLICATE KEY UPDATE … RETURNING`) |
 //! | `revoke`, `revoke_subject` | 1 (CTE over counter, revocation, feed) | transaction of 3 | transaction of 4 |
 //! | session `rotate_id`, registry `remove_all` | transaction of 2 / 1 | the same | the same |
 //! | deletes, revokes | 1 | 1 | 1 |
+//! | one purge batch | 1 | 1 | 1 |
 //!
-//! Where a dialect lacks `UPDATE … RETURNING` (MariaDB) or cannot return the value an
-//! update replaces (all three, for `take`), the operation is a transaction that locks the
-//! row first (`SELECT … FOR UPDATE`; SQLite: `BEGIN IMMEDIATE`, its one writer). Session
-//! `update` re-seals the whole record, so it must read it first: a read and a
-//! compare-and-set on the version column, which is what gives concurrent updates exactly
-//! one winner. MariaDB sessions run at `READ COMMITTED`, so locking reads take no gap
-//! locks. An operation the database rolls back for a deadlock or a lock wait timeout is
-//! run again (a few times, with a short pause): the rollback guarantees it had no
-//! effect; connection errors are never retried.
+//! Session `update` needs no read first: a session is stored as a sealed meta (what
+//! never changes) and sealed data bound to its version, so the compare-and-set writes
+//! the new data and returns the meta and times it needs (see the `session` module).
+//!
+//! MariaDB has no `UPDATE … RETURNING`. For `touch` and `update` its stand-in is one
+//! statement, `INSERT INTO t SELECT … FROM t WHERE k = ? AND <condition> FOR UPDATE ON
+//! DUPLICATE KEY UPDATE … RETURNING …`: the locking read takes the row only if the
+//! condition holds, the insert of its own key is a duplicate, and the update writes the
+//! locked row and returns it. A take must return the payload its own write replaces,
+//! which no single MariaDB statement can (`UPDATE` has no `RETURNING`, `INSERT …
+//! RETURNING` reports the new row, and a trigger cannot write the table its statement
+//! writes): it reads, then writes the tombstone with a compare-and-set on the payload
+//! it read (two statements, no transaction, no lock held between them). SQLite's
+//! `UPDATE … RETURNING` reports the row before `AFTER` triggers run, so its take sets
+//! `taken_at`, gets the payload back, and a trigger empties the payload in the same
+//! statement.
+//!
+//! Where a transaction remains (`rotate_id`, `revoke` on SQLite and MariaDB), it locks
+//! the rows first (`SELECT … FOR UPDATE`; SQLite: `BEGIN IMMEDIATE`, its one writer).
+//! Concurrent compare-and-sets and takes from separate connections have exactly one
+//! winner: each decides on the locked, latest committed row. MariaDB sessions run at
+//! `READ COMMITTED`, so locking reads take no gap locks. An operation the database rolls
+//! back for a deadlock or a lock wait timeout is run again (a few times, with a short
+//! pause): the rollback guarantees it had no effect; connection errors are never
+//! retried.
 //!
 //! # Cleanup
 //!
 //! [`Purge`](authstate_core::Purge) is PingFederate's cleanup task done right: records
 //! dead by expiry (or, for sessions under `LastActivity`, by last activity) at least the
 //! offset ago are deleted oldest first in batches of `batch_size` (default 500), each
-//! batch its own short transaction selected with `FOR UPDATE SKIP LOCKED` on PostgreSQL
-//! and MariaDB, so foreground operations are never blocked; see the `purge` module. The
-//! core's [`sweeper`](authstate_core::sweeper) runs it on an interval with a rate limit,
-//! holding the [`SweepLease`](authstate_core::SweepLease) row so one node sweeps at a time.
+//! batch one statement (its own short transaction) selected with `FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL and MariaDB, so foreground operations are never blocked; see the
+//! `purge` module. [`SqlConfig::purge_duty_cycle`] paces a purge: below 1 it pauses
+//! after each batch in proportion to the batch's duration, leaving the database that
+//! share of its time for foreground work. The core's
+//! [`sweeper`](authstate_core::sweeper) runs purges on an interval with a rate limit,
+//! holding the [`SweepLease`](authstate_core::SweepLease) row so one node sweeps at a
+//! time. `BENCHMARKS.md` in this crate has the measured rates and latencies.
 //!
 //! # What is not sealed
 //!

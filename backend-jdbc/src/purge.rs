@@ -5,12 +5,16 @@
 //!
 //! | dialect | one batch |
 //! |---|---|
-//! | PostgreSQL | `DELETE … WHERE k IN (SELECT k … WHERE expires_at <= $1 ORDER BY expires_at LIMIT 500 FOR UPDATE SKIP LOCKED)` |
+//! | PostgreSQL | `DELETE … WHERE ctid = ANY(ARRAY(SELECT ctid … WHERE expires_at <= $1 ORDER BY expires_at LIMIT 500 FOR UPDATE SKIP LOCKED))` |
 //! | MariaDB | `DELETE t FROM t JOIN (SELECT k … WHERE expires_at <= ? ORDER BY expires_at LIMIT 500 FOR UPDATE SKIP LOCKED) AS x USING (k)` |
 //! | SQLite | `DELETE … WHERE k IN (SELECT k … WHERE expires_at <= $1 ORDER BY expires_at LIMIT 500)` (one writer at a time anyway) |
 //!
 //! - `SKIP LOCKED` lets a batch pass over rows a foreground operation holds, so a purge
 //!   never makes a login wait; a skipped row is purged by the next run.
+//! - PostgreSQL deletes the rows it locked by their physical address (`ctid`, a TID
+//!   scan) rather than looking each key up again in the primary key's index: the lock
+//!   keeps the address valid until the statement ends, and the locking, which a plain
+//!   `DELETE … WHERE k IN (…)` does not do, costs about what the saved lookups do.
 //! - Each selection walks one index in its own order: `expires_at` for expiry, then, for
 //!   sessions under `LastActivity`, `last_activity` (in batches of their own once no
 //!   row is dead by expiry), never an `OR` of the two that neither index can order. A
