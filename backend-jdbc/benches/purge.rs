@@ -53,7 +53,9 @@
 //! `0.5`; empty for none), `AUTHSTATE_BENCH_SWEEPER_FRACTIONS` (default `0.5`; empty for
 //! none),
 //! `AUTHSTATE_BENCH_IDLE_SECS` (the no-purge latency window, default 15),
-//! `AUTHSTATE_BENCH_PAYLOAD` (session data bytes, default 256), `AUTHSTATE_BENCH_DBS`.
+//! `AUTHSTATE_BENCH_PAYLOAD` (session data bytes, default 256),
+//! `AUTHSTATE_BENCH_MYSQL_BUFFER_POOL_MB` (sizes MariaDB's InnoDB buffer pool for the run
+//! and puts it back after; unset keeps the server's), `AUTHSTATE_BENCH_DBS`.
 
 mod common;
 
@@ -403,6 +405,11 @@ async fn one_database(
     let sessions = stores.sessions.clone();
     let table = ns_table(dialect, namespace.as_str(), "sessions");
     let raw = &target.raw;
+    let restore_pool = if dialect == Dialect::MySql {
+        size_buffer_pool(raw).await
+    } else {
+        None
+    };
 
     // The sample, through the store.
     let sample_size = (n / 10).clamp(100, 2_000);
@@ -464,6 +471,27 @@ async fn one_database(
         }
     }
 
+    if dialect == Dialect::MySql {
+        let bytes = raw
+            .scalar(&format!(
+                "SELECT CAST(data_length + index_length AS SIGNED) FROM \
+                 information_schema.tables WHERE table_schema = DATABASE() AND table_name = \
+                 '{}'",
+                table.trim_matches('`')
+            ))
+            .await;
+        eprintln!(
+            "[{}] the session table after the last run: {} MiB (buffer pool {} MiB)",
+            label(dialect),
+            bytes >> 20,
+            raw.scalar("SELECT CAST(@@innodb_buffer_pool_size AS SIGNED)")
+                .await
+                >> 20
+        );
+    }
+    if let Some(previous) = restore_pool {
+        set_buffer_pool(raw, previous).await;
+    }
     for (_, b, _) in &paced {
         b.close().await;
     }
@@ -474,6 +502,60 @@ async fn one_database(
         n,
         load_secs,
         runs,
+    }
+}
+
+/// `AUTHSTATE_BENCH_MYSQL_BUFFER_POOL_MB`: sizes MariaDB's InnoDB buffer pool for the
+/// run (a global setting of the server; it is put back afterwards). Returns the size to
+/// put back, or `None` when the knob is unset and the server's own size is kept.
+///
+/// The buffer pool decides what this benchmark measures on MariaDB: InnoDB reads with
+/// `O_DIRECT`, so with the server's default 128 MiB, a tenth of the 2 N-row table, every
+/// purge batch (the store's or the hand-written one) reads its pages from disk and the
+/// gets wait behind those reads.
+async fn size_buffer_pool(raw: &Raw) -> Option<i64> {
+    let current = raw
+        .scalar("SELECT CAST(@@innodb_buffer_pool_size AS SIGNED)")
+        .await;
+    let wanted: i64 = common::env_or("AUTHSTATE_BENCH_MYSQL_BUFFER_POOL_MB", 0i64) << 20;
+    eprintln!(
+        "[MariaDB] InnoDB buffer pool: {} MiB{}",
+        current >> 20,
+        if wanted > 0 {
+            format!(", set to {} MiB for this run", wanted >> 20)
+        } else {
+            " (the server's own; AUTHSTATE_BENCH_MYSQL_BUFFER_POOL_MB sizes it)".to_owned()
+        }
+    );
+    if wanted <= 0 || wanted == current {
+        return None;
+    }
+    set_buffer_pool(raw, wanted).await;
+    Some(current)
+}
+
+/// Resizes the buffer pool and waits until InnoDB has finished resizing it.
+async fn set_buffer_pool(raw: &Raw, bytes: i64) {
+    raw.batch(&format!("SET GLOBAL innodb_buffer_pool_size = {bytes}"))
+        .await;
+    let started = Instant::now();
+    loop {
+        let pages = raw
+            .scalar(
+                "SELECT CAST(variable_value AS SIGNED) FROM information_schema.global_status \
+                 WHERE variable_name = 'INNODB_BUFFER_POOL_PAGES_TOTAL'",
+            )
+            .await;
+        let page = raw
+            .scalar("SELECT CAST(@@innodb_page_size AS SIGNED)")
+            .await;
+        // InnoDB rounds the size to its chunks; within 10 % is done.
+        if (pages * page - bytes).abs() * 10 <= bytes
+            || started.elapsed() > Duration::from_secs(120)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

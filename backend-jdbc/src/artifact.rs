@@ -5,7 +5,7 @@
 //! | operation | PostgreSQL | SQLite | MariaDB |
 //! |---|---|---|---|
 //! | `put` | `INSERT … ON CONFLICT DO UPDATE … WHERE expired` | the same | `INSERT`; on a duplicate, `UPDATE … WHERE expired` |
-//! | `take` | 1: `WITH old AS (SELECT … FOR UPDATE), upd AS (UPDATE …) SELECT … FROM old` | 1: `UPDATE … SET taken_at … RETURNING data` (a second, a read, when it is not fresh) | 2: `SELECT`, then `UPDATE … WHERE taken_at IS NULL AND data = <what was read>` |
+//! | `take` | 1: `WITH old AS (SELECT … FOR UPDATE), upd AS (UPDATE …) SELECT … FROM old` | 1: `UPDATE … SET taken_at … RETURNING data` (a second, a read, when it is not fresh) | 1: `INSERT … SELECT (@taken := data) … FOR UPDATE ON DUPLICATE KEY UPDATE … RETURNING @taken` (a second, a read, when it is not fresh) |
 //!
 //! A take must return the payload that the same atomic step replaces, and no dialect's
 //! `UPDATE … RETURNING` returns a value it overwrites. So:
@@ -20,19 +20,25 @@
 //!   one writer, so concurrent takes are serialized and exactly one finds `taken_at`
 //!   NULL. A take that is not fresh matches no row and reads it once to tell `Replayed`
 //!   from `Unknown`.
-//! - MariaDB has no `UPDATE … RETURNING` and no trigger may write the table its
-//!   statement writes, so a take is a read and then a compare-and-set on what it read:
-//!   `UPDATE … SET data = <tombstone>, taken_at = now WHERE k = ? AND taken_at IS NULL
-//!   AND expires_at > now AND data = <the sealed payload read>`. Two statements, no
-//!   transaction and no lock held between them. Of concurrent takes, the first
-//!   `UPDATE` wins; the others wait on its row lock, re-read the committed row, find
-//!   `taken_at` set and match nothing, and read again to answer `Replayed`. Comparing
-//!   the sealed payload makes sure the payload returned is the one marked taken, even
-//!   if the artifact expired and its handle was reused in between.
+//! - MariaDB has no `UPDATE … RETURNING`, its `INSERT … RETURNING` reports the row as
+//!   written, and no trigger may write the table its statement writes. Its take is the
+//!   locking upsert that `touch` and `update` use, with the payload carried out through
+//!   a user variable: `INSERT INTO t (…) SELECT k, expires_at, taken_at,
+//!   (@authstate_taken := data) FROM t WHERE k = ? AND expires_at > now AND taken_at IS
+//!   NULL FOR UPDATE ON DUPLICATE KEY UPDATE data = <tombstone>, taken_at = now
+//!   RETURNING @authstate_taken`. The locking read takes the row only while it is live
+//!   and not taken and copies its payload into the connection's variable as it reads
+//!   it; the insert of the row's own key is a duplicate, so the update writes the
+//!   tombstone over the locked row; `RETURNING` reports the variable, the payload the
+//!   update replaced. One statement. Concurrent takes wait on the row lock, re-read the
+//!   committed row (`READ COMMITTED`), find `taken_at` set and match nothing; a take
+//!   that matches nothing reads the row once to tell `Replayed` from `Unknown`. The
+//!   variable keeps the last taken (sealed) payload in the server's memory for that
+//!   connection until the next take on it overwrites it, as the row's old page does in
+//!   the buffer pool.
 //!
-//! PostgreSQL and SQLite mark the artifact taken before its record is opened: a take of
-//! a corrupt record consumes it (and fails with `Corrupt`, returning nothing). MariaDB
-//! opens it first and changes nothing.
+//! Every dialect marks the artifact taken before its record is opened: a take of a
+//! corrupt record consumes it (and fails with `Corrupt`, returning nothing).
 
 use std::time::Duration;
 
@@ -52,11 +58,6 @@ use crate::upsert::{ConditionalInsert, Written};
 /// The hashing domain of artifact handles; the same in every backend.
 const HANDLE_DOMAIN: &str = authstate_core::domains::ARTIFACT_HANDLE;
 
-/// How many times a MariaDB take reads again after losing its compare-and-set. The
-/// second read finds the winner's tombstone, so more than two rounds means the handle
-/// is being put and taken in a tight loop.
-const MAX_TAKE_ROUNDS: usize = 4;
-
 /// What is sealed under an artifact's handle (the memory backend's format).
 #[derive(Serialize, Deserialize)]
 enum ArtifactRecord {
@@ -69,13 +70,11 @@ enum ArtifactRecord {
 pub(crate) struct ArtifactSql {
     put: ConditionalInsert,
     /// PostgreSQL: the whole take; `$1` key, `$2` now, `$3` tombstone. SQLite: the take
-    /// of a fresh artifact; `$1` key, `$2` now.
+    /// of a fresh artifact; `$1` key, `$2` now. MariaDB: the take of a fresh artifact;
+    /// `$1` key, `$2` now, `$3` tombstone.
     take: Stmt,
     /// MariaDB, SQLite: the read of a live row. `$1` key, `$2` now.
     select_live: Stmt,
-    /// MariaDB: the compare-and-set. `$1` key, `$2` now, `$3` tombstone, `$4` the
-    /// sealed payload read.
-    mark_taken: Stmt,
     pub purge: PurgeTable,
 }
 
@@ -88,7 +87,14 @@ impl ArtifactSql {
                 "UPDATE {a} SET taken_at = $2 WHERE k = $1 AND expires_at > $2 AND \
                  taken_at IS NULL RETURNING data, taken_at"
             ),
-            _ => format!(
+            Dialect::MySql => format!(
+                "INSERT INTO {a} (k, expires_at, taken_at, data) \
+                 SELECT k, expires_at, taken_at, (@authstate_taken := data) FROM {a} \
+                 WHERE k = $1 AND expires_at > $2 AND taken_at IS NULL FOR UPDATE \
+                 ON DUPLICATE KEY UPDATE data = $3, taken_at = $2 \
+                 RETURNING @authstate_taken AS data"
+            ),
+            Dialect::Postgres => format!(
                 "WITH old AS (SELECT k, data, taken_at FROM {a} \
                  WHERE k = $1 AND expires_at > $2 FOR UPDATE), \
                  upd AS (UPDATE {a} AS t SET data = $3, taken_at = $2 FROM old \
@@ -108,13 +114,6 @@ impl ArtifactSql {
             select_live: Stmt::new(
                 d,
                 format!("SELECT data, taken_at FROM {a} WHERE k = $1 AND expires_at > $2"),
-            ),
-            mark_taken: Stmt::new(
-                d,
-                format!(
-                    "UPDATE {a} SET data = $3, taken_at = $2 WHERE k = $1 AND \
-                     taken_at IS NULL AND expires_at > $2 AND data = $4"
-                ),
             ),
             purge: PurgeTable::new(t, a, "k", None),
         }
@@ -191,12 +190,29 @@ impl SqlArtifactStore {
         }
     }
 
-    /// SQLite's take: one statement when fresh, a read after it when not.
-    async fn take_sqlite(&self, key: &IndexKey) -> Result<Take> {
-        let now = self.node.now().as_millis();
-        let args = [Arg::Bytes(key.as_bytes()), Arg::Int(now)];
+    /// SQLite's and MariaDB's take: one statement when fresh (the row it matched was
+    /// live and not taken, and it returns the payload it replaced), a read after it
+    /// when not.
+    async fn take_returning_payload(&self, key: &IndexKey) -> Result<Take> {
+        let now = self.node.now();
+        let tombstone;
+        let args = match self.node.dialect() {
+            Dialect::MySql => {
+                tombstone = self.node.seal(
+                    Contract::Artifact,
+                    key.as_bytes(),
+                    &ArtifactRecord::Taken(now),
+                )?;
+                vec![
+                    Arg::Bytes(key.as_bytes()),
+                    Arg::Int(now.as_millis()),
+                    Arg::Bytes(&tombstone),
+                ]
+            }
+            _ => vec![Arg::Bytes(key.as_bytes()), Arg::Int(now.as_millis())],
+        };
         if let Some(row) = self.node.db.fetch_optional(&self.sql.take, &args).await? {
-            // This statement set taken_at: the row was live and not taken.
+            // This statement marked the row taken: it was live and not taken.
             let record: ArtifactRecord =
                 self.node
                     .unseal(Contract::Artifact, key.as_bytes(), &row.bytes(0)?)?;
@@ -207,6 +223,7 @@ impl SqlArtifactStore {
                     .corrupt("artifact record: a tombstone whose taken_at column was empty")),
             };
         }
+        let args = [Arg::Bytes(key.as_bytes()), Arg::Int(now.as_millis())];
         match self
             .node
             .db
@@ -220,47 +237,6 @@ impl SqlArtifactStore {
                 other => Ok(other),
             },
         }
-    }
-
-    /// MariaDB's take: a read, then a compare-and-set on what it read.
-    async fn take_mariadb(&self, key: &IndexKey) -> Result<Take> {
-        for _ in 0..MAX_TAKE_ROUNDS {
-            let now = self.node.now();
-            let args = [Arg::Bytes(key.as_bytes()), Arg::Int(now.as_millis())];
-            let Some(row) = self
-                .node
-                .db
-                .fetch_optional(&self.sql.select_live, &args)
-                .await?
-            else {
-                return Ok(Take::Unknown);
-            };
-            // Opened before anything is written: a corrupt record changes nothing.
-            let payload = match self.outcome(key, &row)? {
-                Take::Fresh(payload) => payload,
-                other => return Ok(other),
-            };
-            let read = row.bytes(0)?;
-            let tombstone = self.node.seal(
-                Contract::Artifact,
-                key.as_bytes(),
-                &ArtifactRecord::Taken(now),
-            )?;
-            let cas = [
-                Arg::Bytes(key.as_bytes()),
-                Arg::Int(now.as_millis()),
-                Arg::Bytes(&tombstone),
-                Arg::Bytes(&read),
-            ];
-            if self.node.db.execute(&self.sql.mark_taken, &cas).await? == 1 {
-                return Ok(Take::Fresh(payload));
-            }
-            // Another take (or an expiry) came between: read again.
-        }
-        Err(Error::unavailable(
-            self.node.name(),
-            "artifact take: the artifact kept changing under it; try again",
-        ))
     }
 }
 
@@ -305,8 +281,9 @@ impl ArtifactStore for SqlArtifactStore {
         let key = self.key(handle)?;
         match self.node.dialect() {
             Dialect::Postgres => retrying!(self.take_postgres(&key).await),
-            Dialect::Sqlite => retrying!(self.take_sqlite(&key).await),
-            Dialect::MySql => retrying!(self.take_mariadb(&key).await),
+            Dialect::Sqlite | Dialect::MySql => {
+                retrying!(self.take_returning_payload(&key).await)
+            }
         }
     }
 }

@@ -62,7 +62,7 @@
 //! |---|---|---|---|
 //! | reads (`get`, `status`, `load`, `is_revoked`, `participants`, …) | 1 | 1 | 1 |
 //! | put-if-absent, replay, artifact `put`, token `insert`, lease | 1 (`ON CONFLICT DO UPDATE … WHERE expired`) | 1 | 1, or 2–3 when a row holds the key |
-//! | artifact `take` | 1 (CTE: `SELECT … FOR UPDATE` + `UPDATE`) | 1 (`UPDATE … RETURNING` + trigger); 2 when not fresh | 2 (`SELECT`, then `UPDATE … WHERE taken_at IS NULL AND data = <read>`), no transaction |
+//! | artifact `take` | 1 (CTE: `SELECT … FOR UPDATE` + `UPDATE`) | 1 (`UPDATE … RETURNING` + trigger); 2 when not fresh | 1 (locking upsert returning the replaced payload through a user variable); 2 when not fresh |
 //! | session `touch` | 1 (`UPDATE … RETURNING`) | 1 | 1 (locking upsert on the row's own key) |
 //! | session `update` (compare-and-set) | 1 (`UPDATE … WHERE version = $v RETURNING`); 2 on a miss | 1; 2 on a miss | 1 (locking upsert); 2 on a miss |
 //! | key set `replace` (compare-and-set) | 1 (`UPDATE … WHERE version = $v`) | 1 | 1 |
@@ -81,10 +81,10 @@
 //! DUPLICATE KEY UPDATE … RETURNING …`: the locking read takes the row only if the
 //! condition holds, the insert of its own key is a duplicate, and the update writes the
 //! locked row and returns it. A take must return the payload its own write replaces,
-//! which no single MariaDB statement can (`UPDATE` has no `RETURNING`, `INSERT …
-//! RETURNING` reports the new row, and a trigger cannot write the table its statement
-//! writes): it reads, then writes the tombstone with a compare-and-set on the payload
-//! it read (two statements, no transaction, no lock held between them). SQLite's
+//! which MariaDB's `RETURNING` cannot report (it shows the row as written): the same
+//! locking upsert copies the payload into a user variable as its locking read reads it
+//! (`SELECT …, (@authstate_taken := data) … FOR UPDATE`) and returns the variable, one
+//! statement (see the `artifact` module). SQLite's
 //! `UPDATE … RETURNING` reports the row before `AFTER` triggers run, so its take sets
 //! `taken_at`, gets the payload back, and a trigger empties the payload in the same
 //! statement.
