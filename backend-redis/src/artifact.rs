@@ -1,11 +1,23 @@
-//! [`ArtifactStore`] on Redis: one hash per artifact under the keyed hash of its handle.
-//! `take` turns it into a tombstone (the time of the take, payload gone) that keeps the
-//! handle until the original expiry, in the same script that hands out the payload: of
-//! any number of concurrent takes, one gets it.
+//! [`ArtifactStore`] on Redis: one string per artifact under the keyed hash of its
+//! handle:
+//!
+//! ```text
+//! 0x02 | expiry: i64 | sealed payload        (live)
+//! 0x03 | expiry: i64 | taken at: i64         (tombstone)
+//! ```
+//!
+//! (big-endian, ms by the store's clock). `take` turns the record into a tombstone that
+//! keeps the handle until the original expiry, in the same script that hands out the
+//! payload: of any number of concurrent takes, one gets it. A string and not a hash: a
+//! hash with a payload over 64 bytes loses Redis's compact encoding, and a string lets
+//! `put` be one native `SET … NX GET`.
+//!
+//! Artifacts written by an earlier version are hashes (`e` expiry, `p` payload, `t`
+//! taken at); `take`, `put` and purge still read them.
 //!
 //! | operation | commands |
 //! |-----------|----------|
-//! | `put` | 1 script (`artifact_put`) |
+//! | `put` | 1 `SET … NX GET PX` (+1 script, `artifact_put`, when the handle is held by a record expired by the store's clock that the server keeps within its grace, or by an earlier layout's) |
 //! | `take` | 1 script (`artifact_take`) |
 
 use std::time::Duration;
@@ -18,10 +30,10 @@ use authstate_core::{
 use redis::Value;
 
 use crate::BACKEND_NAME;
-use crate::backend::{Args, Node, Write, index_key, later, reply};
-use crate::keys::{BUCKETS, Code};
-use crate::purge::{self, Spec};
-use crate::scripts::{ARTIFACT_PUT, ARTIFACT_TAKE, PURGE_RECORDS};
+use crate::backend::{Args, Node, Write, later, reply};
+use crate::keys::Code;
+use crate::purge::{self, Kind};
+use crate::scripts::{ARTIFACT_PUT, ARTIFACT_TAKE};
 
 /// The hashing domain of artifact handles (as in the memory backend).
 const HANDLE_DOMAIN: &str = "artifact.handle";
@@ -49,25 +61,45 @@ impl ArtifactStore for RedisArtifactStore {
         let sealed = self
             .0
             .seal_bytes(Contract::Artifact, key.as_bytes(), &payload)?;
-        let ks = &self.0.keys;
-        let keys = [
-            ks.record(Code::Artifact, &key),
-            ks.expiry_index_of(Code::Artifact, &key),
-        ];
+        let record = pack(expires_at, &sealed);
+        let rec = self.0.keys.record(Code::Artifact, &key);
+        // The common case is one native command: stored if the handle is free, and the
+        // record that holds it (if any) back.
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&rec)
+            .arg(&record[..])
+            .arg("NX")
+            .arg("GET")
+            .arg("PX")
+            .arg(
+                expires_at
+                    .saturating_sub(now)
+                    .saturating_add(self.0.grace())
+                    .max(1),
+            );
+        match self.0.query_typed(&cmd, Write::Yes).await? {
+            Some(Value::Nil) => return Ok(()),
+            Some(held) => {
+                let held = reply::bytes(held, "artifact record")?;
+                if expiry(&held)? > now {
+                    return Err(held_error());
+                }
+            }
+            // A record of an earlier layout (a hash): the script decides.
+            None => {}
+        }
+        // The handle is held by a record expired by the store's clock that the server
+        // keeps within its grace (or by an earlier layout's): checked and replaced by the
+        // script, a second round trip on this rare path only.
         let args = Args::new()
             .int(now)
             .int(self.0.grace())
-            .bytes(key.as_bytes().to_vec())
             .int(expires_at)
-            .bytes(sealed);
-        let stored = self.0.eval(&ARTIFACT_PUT, &keys, args, Write::Yes).await?;
+            .bytes(record);
+        let stored = self.0.eval(&ARTIFACT_PUT, &[rec], args, Write::Yes).await?;
         match reply::int(&stored, "artifact put")? {
             1 => Ok(()),
-            0 => Err(Error::already_exists(
-                BACKEND_NAME,
-                "an artifact with this handle is live, or was taken and has not reached its \
-                 expiry",
-            )),
+            0 => Err(held_error()),
             _ => Err(reply::malformed("artifact put")),
         }
     }
@@ -101,43 +133,44 @@ impl ArtifactStore for RedisArtifactStore {
     }
 }
 
-#[async_trait]
-impl Purge for RedisArtifactStore {
-    async fn purge(&self, policy: &PurgePolicy) -> Result<PurgeReport> {
-        purge_hashes(&self.0, Code::Artifact, policy).await
+/// The format byte of a live artifact record (its sealed payload follows the header).
+const LIVE: u8 = 2;
+/// The format byte of a taken artifact's tombstone (the time of the take follows).
+const TAKEN: u8 = 3;
+/// Format byte and expiry.
+const HEADER_LEN: usize = 9;
+
+/// The stored form of a live artifact.
+fn pack(expires_at: i64, sealed: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + sealed.len());
+    out.push(LIVE);
+    out.extend_from_slice(&expires_at.to_be_bytes());
+    out.extend_from_slice(sealed);
+    out
+}
+
+/// The expiry of a stored artifact record (live or tombstone).
+fn expiry(record: &[u8]) -> Result<i64> {
+    match record.get(..HEADER_LEN) {
+        Some([format, e @ ..]) if *format == LIVE || *format == TAKEN => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(e);
+            Ok(i64::from_be_bytes(b))
+        }
+        _ => Err(reply::malformed("artifact record")),
     }
 }
 
-/// The purge of a contract whose records are hashes with their expiry in `e` and one
-/// purge index per bucket (artifacts, state values, lockout counters, tokens).
-pub(crate) async fn purge_hashes(
-    node: &Node,
-    code: Code,
-    policy: &PurgePolicy,
-) -> Result<PurgeReport> {
-    purge_single(node, code, "h", policy).await
+fn held_error() -> Error {
+    Error::already_exists(
+        BACKEND_NAME,
+        "an artifact with this handle is live, or was taken and has not reached its expiry",
+    )
 }
 
-/// [`purge_hashes`] for records of `kind` (`h` hash, `s` string).
-pub(crate) async fn purge_single(
-    node: &Node,
-    code: Code,
-    kind: &'static str,
-    policy: &PurgePolicy,
-) -> Result<PurgeReport> {
-    let ks = &node.keys;
-    let spec = Spec {
-        script: &PURGE_RECORDS,
-        indexes: (0..BUCKETS)
-            .map(|b| ks.expiry_index(code, b as u8))
-            .collect(),
-        activity: None,
-        lead_keys: Vec::new(),
-        lead_args: &|cut| Args::new().bytes(kind).int(cut.expiry),
-        candidate_keys: &|member| {
-            let key = index_key(member)?;
-            Ok(vec![ks.record(code, &key), ks.expiry_index_of(code, &key)])
-        },
-    };
-    purge::run(node, policy, &spec).await
+#[async_trait]
+impl Purge for RedisArtifactStore {
+    async fn purge(&self, policy: &PurgePolicy) -> Result<PurgeReport> {
+        purge::run_scan(&self.0, Code::Artifact, Kind::Artifact, policy).await
+    }
 }

@@ -2,9 +2,10 @@
 //! namespace's keys, the script runner (with `NOSCRIPT` reload and the durable-write
 //! `WAIT`), sealing, and reading replies.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use authstate_core::codec::IndexKey;
@@ -17,7 +18,8 @@ use serde::de::DeserializeOwned;
 use crate::BACKEND_NAME;
 use crate::connection::RedisConnection;
 use crate::error::map;
-use crate::keys::KeySpace;
+use crate::keys::{Code, KeySpace};
+use crate::purge::Walk;
 use crate::scripts::Script;
 use crate::{
     artifact, keys_store, lease, lockout, registry, replay, revocation, session, state, token,
@@ -172,6 +174,7 @@ impl RedisBackend {
                 .durable_writes
                 .map(|d| (d.replicas, duration_millis(d.timeout))),
             config,
+            walks: Mutex::new(HashMap::new()),
         }));
         Ok(Stores {
             sessions: Arc::new(session::RedisSessionStore(node.clone())),
@@ -203,6 +206,8 @@ pub(crate) struct NodeInner {
     grace_ms: i64,
     /// `(replicas, timeout ms)` of the durable-write mode.
     durable: Option<(u32, i64)>,
+    /// Each contract's purge walk between limited purge calls.
+    walks: Mutex<HashMap<Code, Walk>>,
 }
 
 impl Deref for Node {
@@ -326,6 +331,17 @@ impl NodeInner {
         self.send(cmd, write).await.map_err(map)
     }
 
+    /// Sends one plain command, as [`Self::query`]; `Ok(None)` when the server refused
+    /// it because the key holds another type (`WRONGTYPE`: a record of an earlier
+    /// layout).
+    pub(crate) async fn query_typed(&self, cmd: &Cmd, write: Write) -> Result<Option<Value>> {
+        match self.send(cmd, write).await {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.code() == Some("WRONGTYPE") => Ok(None),
+            Err(e) => Err(map(e)),
+        }
+    }
+
     /// Sends several read commands in one round trip and returns their replies.
     /// On Redis Cluster, where a pipeline must stay within one slot, the commands are sent
     /// at the same time instead, each to its slot's node.
@@ -339,6 +355,65 @@ impl NodeInner {
         }
         let mut conn = self.conn.clone();
         pipe.query_async(&mut conn).await.map_err(map)
+    }
+
+    /// Sends a keyless read to one node: on Redis Cluster the primary serving `slot`,
+    /// elsewhere (`None`) the server.
+    pub(crate) async fn query_at(&self, cmd: &Cmd, slot: Option<u16>) -> Result<Value> {
+        match slot {
+            Some(slot) => self.conn.query_at_slot(cmd, slot).await.map_err(map),
+            None => self.query(cmd, Write::No).await,
+        }
+    }
+
+    /// One slot served by each primary of the Redis Cluster (from `CLUSTER SLOTS`), to
+    /// route a command to every primary in turn.
+    pub(crate) async fn primaries(&self) -> Result<Vec<u16>> {
+        let answer = self
+            .query(&redis::cmd("CLUSTER").arg("SLOTS").clone(), Write::No)
+            .await?;
+        let mut seen: Vec<Vec<u8>> = Vec::new();
+        let mut slots = Vec::new();
+        for range in reply::array(answer, "CLUSTER SLOTS")? {
+            let mut parts = reply::array(range, "CLUSTER SLOTS range")?.into_iter();
+            let (Some(start), _, Some(primary)) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(reply::malformed("CLUSTER SLOTS range"));
+            };
+            let start = u16::try_from(reply::int(&start, "CLUSTER SLOTS start")?)
+                .map_err(|_| reply::malformed("CLUSTER SLOTS start"))?;
+            let mut primary = reply::array(primary, "CLUSTER SLOTS node")?.into_iter();
+            // The node's address (ip, port): one slot per primary is enough.
+            let mut address = reply::bytes(
+                primary.next().unwrap_or(Value::Nil),
+                "CLUSTER SLOTS address",
+            )?;
+            address.push(b':');
+            address.extend_from_slice(
+                reply::int(&primary.next().unwrap_or(Value::Nil), "CLUSTER SLOTS port")?
+                    .to_string()
+                    .as_bytes(),
+            );
+            if !seen.contains(&address) {
+                seen.push(address);
+                slots.push(start);
+            }
+        }
+        Ok(slots)
+    }
+
+    /// The purge walk of `code` kept since the last limited purge, or a fresh one.
+    pub(crate) fn take_walk(&self, code: Code) -> Walk {
+        self.walks
+            .lock()
+            .map(|mut walks| walks.remove(&code).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Keeps the purge walk of `code` for the next limited purge.
+    pub(crate) fn keep_walk(&self, code: Code, walk: Walk) {
+        if let Ok(mut walks) = self.walks.lock() {
+            walks.insert(code, walk);
+        }
     }
 
     async fn send(&self, cmd: &Cmd, write: Write) -> std::result::Result<Value, RedisError> {

@@ -176,6 +176,27 @@ impl RedisConnection {
     pub fn is_cluster(&self) -> bool {
         matches!(self.inner, Inner::Cluster(_))
     }
+
+    /// Sends `cmd` to the primary that serves `slot` (Redis Cluster; elsewhere to the one
+    /// server): for keyless commands that must reach one given node, such as `SCAN`.
+    pub(crate) async fn query_at_slot(&self, cmd: &Cmd, slot: u16) -> RedisResult<Value> {
+        use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+        match &self.inner {
+            Inner::Cluster(pool) => {
+                let mut conn = pool.pick();
+                let route = Route::new(slot, SlotAddr::Master);
+                conn.route_command(
+                    cmd.clone(),
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                )
+                .await
+            }
+            Inner::Node(_) => {
+                let mut conn = self.clone();
+                cmd.query_async(&mut conn).await
+            }
+        }
+    }
 }
 
 /// What a handle connects to, after `resolve`, apart from where.

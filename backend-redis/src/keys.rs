@@ -11,26 +11,19 @@
 //!
 //! Every key carries a [hash tag](https://redis.io/docs/reference/cluster-spec/#hash-tags)
 //! `{<code>:<bb>}` made of the contract's code and a *bucket*: the first byte of the
-//! record's hash, as two hex digits. A record and the purge indexes of its bucket share
-//! a tag, so every single-record operation (with its index maintenance) touches one
-//! slot and is one script; and a namespace's data spreads over 256 tags per contract,
-//! never one slot. The per-owner indexes (a session subject, a token's subject, grant or
+//! record's hash, as two hex digits. A record is alone in its key, so every
+//! single-record operation touches one slot; and a namespace's data spreads over 256
+//! tags per contract, never one slot. The per-owner indexes (a session subject, a token's subject, grant or
 //! subject+client, a registry subject) take the bucket of the *owner's* hash.
 //!
 //! | key | type | content | server TTL |
 //! |-----|------|---------|------------|
 //! | `as:<ns>:{ses:<bb>}<id>` | string | a 37-byte header (absolute end, idle timeout, last activity, version, meta length), the sealed meta (subject, created, absolute end, idle timeout), the sealed data | effective expiry + grace |
-//! | `as:<ns>:{ses:<bb>}:x` | zset | session id hash → effective expiry (purge) | latest member + grace |
-//! | `as:<ns>:{ses:<bb>}:a` | zset | session id hash → last activity (purge, `LastActivity`) | as `:x` |
 //! | `as:<ns>:{ses:<bb>}:sub:<subject>` | zset | session id hash → absolute expiry (subject index; `<bb>` from the subject) | latest member + grace |
-//! | `as:<ns>:{art:<bb>}<handle>` | hash | `e` expiry, `p` sealed payload, or `t` taken-at once taken (tombstone) | expiry + grace |
-//! | `as:<ns>:{art:<bb>}:x` | zset | handle hash → expiry (purge) | latest + grace |
+//! | `as:<ns>:{art:<bb>}<handle>` | string | format byte (2 live, 3 taken), expiry, then the sealed payload (live) or the taken-at time (tombstone) | expiry + grace |
 //! | `as:<ns>:{sta:<bb>}<key>` | hash | `e` expiry, `v` sealed value | expiry + grace |
-//! | `as:<ns>:{sta:<bb>}:x` | zset | key hash → expiry (purge) | latest + grace |
 //! | `as:<ns>:{rpl:<bb>}<id>` | string | `not_after` in ms | `not_after` + grace |
-//! | `as:<ns>:{rpl:<bb>}:x` | zset | id hash → `not_after` (purge) | latest + grace |
 //! | `as:<ns>:{lck:<bb>}<key>` | hash | `f` failures, `l` locked until (0: none), `e` expiry | expiry + grace |
-//! | `as:<ns>:{lck:<bb>}:x` | zset | key hash → expiry (purge) | latest + grace |
 //! | `as:<ns>:{key:<bb>}<name>` | hash | `v` version, `d` sealed key set (with its version) | none |
 //! | `as:<ns>:{rev:<ns>}s:<sri>` | string | `until seq…` (the feed entries it made) | until + grace |
 //! | `as:<ns>:{rev:<ns>}u:<subject>` | string | `before until seq…` | until + grace |
@@ -38,10 +31,8 @@
 //! | `as:<ns>:{rev:<ns>}:seq` | string | the feed's last sequence number (`INCR`) | none |
 //! | `as:<ns>:{rev:<ns>}:x` | zset | `s`/`u` + hash → until (purge) | latest + grace |
 //! | `as:<ns>:{tok:<bb>}<token>` | hash | `e` expiry, `d` sealed record, `s`/`g`/`c` raw owner hashes | expiry + grace |
-//! | `as:<ns>:{tok:<bb>}:x` | zset | token hash → expiry (purge) | latest + grace |
 //! | `as:<ns>:{tok:<bb>}:sub:<h>` / `:grt:<h>` / `:cli:<h>` | zset | token hash → expiry (owner indexes; `<bb>` from the owner) | latest + grace |
 //! | `as:<ns>:{reg:<bb>}<subject>` | hash | participant hash → `expiry ` + sealed participant | latest + grace |
-//! | `as:<ns>:{reg:<bb>}:x` | zset | subject hash ‖ participant hash → expiry (purge) | latest + grace |
 //! | `as:<ns>:lease:<name>` | hash | `h` holder, `e` expiry | expiry + grace |
 //!
 //! "Grace" is [`crate::BackendOptions::server_expiry_grace`]; server TTLs are set with
@@ -51,10 +42,31 @@
 //! calls live. Index TTLs are only ever extended, by a quarter more than needed so that
 //! most writes need not extend them. Reads decide expiry with the store's clock alone.
 //!
-//! Session records, the most numerous, are strings and not hashes: a hash holding a
-//! field over 64 bytes loses Redis's compact encoding (`listpack`) and takes about twice
-//! the memory. Artifacts, state values and tokens are still hashes, and pay that when
-//! their payload passes 64 bytes; packing them like sessions would save it.
+//! # Purge finds records by `SCAN`
+//!
+//! No write keeps a purge index: a record's name is its tag followed by a base64url
+//! character, an index's name its tag followed by `:`, so
+//! `SCAN … MATCH as:<ns>:{<code>:??}[^:]*` lists the records of one contract and
+//! nothing else (see [`crate::purge`]). Redis drops every record by itself at its
+//! expiry plus the grace; purge removes records within the grace, records expired by a
+//! store clock ahead of the server's, and idle sessions under a `LastActivity` cap.
+//! Only the revocations keep a purge index (`{rev:<ns>}:x`): they are few, in one slot,
+//! and an index spares scanning the key space for them.
+//!
+//! Earlier versions kept per-bucket purge indexes (`{<code>:<bb>}:x`, and `:a` for
+//! sessions). Nothing reads or writes them any more; ones left by an earlier version
+//! expire by their own TTL (their latest entry plus the grace). Records in the formats
+//! above are unchanged but for artifacts (see below), so records written before the
+//! change read as before.
+//!
+//! Session and artifact records, the most numerous, are strings and not hashes: a hash
+//! holding a field over 64 bytes loses Redis's compact encoding (`listpack`) and takes
+//! about twice the memory, and a string lets an artifact `put` be one native
+//! `SET … NX GET PX` (see [`crate::artifact`]). Artifacts written by an earlier version
+//! as hashes (`e` expiry, `p` payload, `t` taken at) are still read, taken and purged.
+//! State values and tokens are still hashes, and pay that when their payload passes 64
+//! bytes; packing them like sessions would save it. A replay entry is a plain string,
+//! so its common check is one native `SET … NX GET PX` too (see [`crate::replay`]).
 //!
 //! # Why revocations live in one slot per namespace
 //!
@@ -76,14 +88,16 @@
 //!
 //! - sessions: a session id is drawn again (256 times on average, about 0.1 ms of
 //!   hashing) until its hash's first byte equals the subject hash's, so a subject's
-//!   sessions, their subject index and their purge indexes share one tag and every
-//!   session operation is still one script;
+//!   sessions and their subject index share one tag and every session operation is
+//!   still one script;
 //! - tokens: `insert` lists the token in each owner index (one script per index) before
 //!   it stores the record, so an index over-approximates and never misses a stored
 //!   token; a by-owner revocation reads the index, then revokes each listed token with a
 //!   script in its own slot that checks the owner field, until the index lists nothing
 //!   new;
-//! - purge batches run one script per bucket of the batch;
+//! - purge scans each primary in turn (`SCAN` routed to a slot each primary serves,
+//!   learned from `CLUSTER SLOTS`), and runs one batch script per tag of the keys it
+//!   found;
 //! - revocations, registries, lockouts, replay ids, state, artifacts and key sets already
 //!   keep each operation within one tag.
 //!
@@ -102,7 +116,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// The code of each bucketed contract in its hash tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Code {
     Session,
     Artifact,
@@ -159,10 +173,6 @@ impl TokenOwner {
     }
 }
 
-/// How many buckets each contract's keys spread over (one per value of a hash's first
-/// byte).
-pub(crate) const BUCKETS: usize = 256;
-
 /// The bucket of a hash: its first byte.
 pub(crate) fn bucket(hash: &IndexKey) -> u8 {
     hash.as_bytes()[0]
@@ -171,6 +181,26 @@ pub(crate) fn bucket(hash: &IndexKey) -> u8 {
 /// A hash as it appears in key names.
 pub(crate) fn encode(hash: &IndexKey) -> String {
     URL_SAFE_NO_PAD.encode(hash.as_bytes())
+}
+
+/// `text` with the glob's special characters (`*?[]\\`) escaped.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The hash tag of a key this backend wrote (`{…}` included), which names its slot.
+pub(crate) fn tag_of(key: &str) -> &str {
+    match (key.find('{'), key.find('}')) {
+        (Some(open), Some(close)) if open < close => &key[open..=close],
+        _ => key,
+    }
 }
 
 /// The key names of one namespace.
@@ -200,19 +230,12 @@ impl KeySpace {
         self.tagged(code, bucket(hash), &encode(hash))
     }
 
-    /// The purge index (scored by expiry) of `code`'s bucket `bucket`.
-    pub(crate) fn expiry_index(&self, code: Code, bucket: u8) -> String {
-        self.tagged(code, bucket, ":x")
-    }
-
-    /// The purge index of the bucket `hash` falls in.
-    pub(crate) fn expiry_index_of(&self, code: Code, hash: &IndexKey) -> String {
-        self.expiry_index(code, bucket(hash))
-    }
-
-    /// The sessions' last-activity index of bucket `bucket`.
-    pub(crate) fn activity_index(&self, bucket: u8) -> String {
-        self.tagged(Code::Session, bucket, ":a")
+    /// The `SCAN` pattern of every record of `code` (and of no index): a record's name
+    /// is the tag then 43 base64url characters, an index's the tag then `:`. The
+    /// namespace is escaped for the glob (namespaces are `[a-z0-9_-]`, none special, but
+    /// the pattern would stay exact if that changed).
+    pub(crate) fn record_pattern(&self, code: Code) -> String {
+        format!("{}{{{}:??}}[^:]*", glob_escape(&self.prefix), code.as_str())
     }
 
     /// A subject's session index.
@@ -287,10 +310,10 @@ mod tests {
         assert!(record.starts_with("as:idp-prod:{ses:3f}"), "{record}");
         assert_eq!(record.len(), "as:idp-prod:{ses:3f}".len() + 43);
         assert_eq!(
-            ks.expiry_index_of(Code::Session, &h),
-            "as:idp-prod:{ses:3f}:x"
+            ks.record_pattern(Code::Session),
+            "as:idp-prod:{ses:??}[^:]*"
         );
-        assert_eq!(ks.activity_index(0x3f), "as:idp-prod:{ses:3f}:a");
+        assert_eq!(tag_of(&record), "{ses:3f}");
         assert!(
             ks.session_subject(&hash(0))
                 .starts_with("as:idp-prod:{ses:00}:sub:")
@@ -303,13 +326,19 @@ mod tests {
     }
 
     #[test]
+    fn glob_specials_are_escaped() {
+        assert_eq!(glob_escape(r"a*b?c[d]e\f"), r"a\*b\?c\[d\]e\\f");
+        assert_eq!(glob_escape("idp-prod_1"), "idp-prod_1");
+    }
+
+    #[test]
     fn every_key_has_exactly_one_tag_so_the_slot_is_the_tag() {
         let ks = KeySpace::new(&Namespace::new("a").expect("valid"));
         let h = hash(0xff);
         for key in [
             ks.record(Code::Token, &h),
             ks.token_owner(TokenOwner::Grant, &h),
-            ks.expiry_index(Code::Registry, 7),
+            ks.session_subject(&h),
         ] {
             assert_eq!(key.matches('{').count(), 1, "{key}");
             assert_eq!(key.matches('}').count(), 1, "{key}");

@@ -7,7 +7,7 @@
 //! |-----------|----------|
 //! | `record_failure` | 1 script (`lockout_failure`) |
 //! | `status` | 1 `HMGET` |
-//! | `reset` | 1 `DEL` (the purge index entry goes with the next purge) |
+//! | `reset` | 1 `DEL` |
 
 use async_trait::async_trait;
 use authstate_core::codec::IndexKey;
@@ -16,9 +16,9 @@ use authstate_core::{
     LockoutPolicy, LockoutStatus, LockoutStore, Purge, PurgePolicy, PurgeReport, Result, Timestamp,
 };
 
-use crate::artifact::purge_hashes;
 use crate::backend::{Args, Node, Write, later, reply};
 use crate::keys::Code;
+use crate::purge::{self, Kind};
 use crate::scripts::LOCKOUT_FAILURE;
 
 /// The hashing domain of lockout keys (as in the memory backend).
@@ -52,15 +52,10 @@ impl LockoutStore for RedisLockoutStore {
         // Both ends must be exact in the script (and its sum with the window).
         later(now, policy.failure_window, "lockout failure_window")?;
         later(now, policy.lockout_duration, "lockout lockout_duration")?;
-        let ks = &self.0.keys;
-        let keys = [
-            ks.record(Code::Lockout, &key),
-            ks.expiry_index_of(Code::Lockout, &key),
-        ];
+        let keys = [self.0.keys.record(Code::Lockout, &key)];
         let args = Args::new()
             .int(now)
             .int(self.0.grace())
-            .bytes(key.as_bytes().to_vec())
             .int(i64::from(policy.max_failures))
             .int(duration_millis(policy.failure_window))
             .int(duration_millis(policy.lockout_duration));
@@ -112,6 +107,6 @@ impl LockoutStore for RedisLockoutStore {
 #[async_trait]
 impl Purge for RedisLockoutStore {
     async fn purge(&self, policy: &PurgePolicy) -> Result<PurgeReport> {
-        purge_hashes(&self.0, Code::Lockout, policy).await
+        purge::run_scan(&self.0, Code::Lockout, Kind::Hash, policy).await
     }
 }

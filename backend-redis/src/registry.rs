@@ -20,10 +20,10 @@ use authstate_core::{
 };
 
 use crate::BACKEND_NAME;
-use crate::backend::{Args, Node, Write, check_time, index_key, pair_bytes, reply};
-use crate::keys::{BUCKETS, Code};
-use crate::purge::{self, Spec};
-use crate::scripts::{REGISTRY_PURGE, REGISTRY_REGISTER, REGISTRY_REMOVE, REGISTRY_REMOVE_ALL};
+use crate::backend::{Args, Node, Write, check_time, pair_bytes, reply};
+use crate::keys::Code;
+use crate::purge::{self, Kind};
+use crate::scripts::{REGISTRY_REGISTER, REGISTRY_REMOVE, REGISTRY_REMOVE_ALL};
 
 /// The hashing domain of subjects in the registry (as in the memory backend).
 const SUBJECT_DOMAIN: &str = "registry.subject";
@@ -58,21 +58,16 @@ impl RedisSessionRegistry {
             .hash(PARTICIPANT_DOMAIN, &pair_bytes(session_ref, partner_id)))
     }
 
-    /// The record's storage key (subject hash ‖ participant hash): its associated data
-    /// and its purge index member.
+    /// The record's storage key (subject hash ‖ participant hash): its associated data.
     fn row_key(subject: &IndexKey, participant: &[u8]) -> Vec<u8> {
         let mut key = subject.as_bytes().to_vec();
         key.extend_from_slice(participant);
         key
     }
 
-    /// The subject's registry and its bucket's purge index.
-    fn keys(&self, subject: &IndexKey) -> [String; 2] {
-        let ks = &self.0.keys;
-        [
-            ks.record(Code::Registry, subject),
-            ks.expiry_index_of(Code::Registry, subject),
-        ]
+    /// The subject's registry.
+    fn keys(&self, subject: &IndexKey) -> [String; 1] {
+        [self.0.keys.record(Code::Registry, subject)]
     }
 
     /// Every stored entry of the subject (one `HGETALL`), in participant-hash order.
@@ -163,7 +158,6 @@ impl SessionRegistry for RedisSessionRegistry {
             .int(now.as_millis())
             .int(self.0.grace())
             .bytes(field.as_bytes().to_vec())
-            .bytes(row)
             .int(expires_at)
             .bytes(sealed);
         // Same session reference and partner, same field: the entry is replaced.
@@ -190,8 +184,7 @@ impl SessionRegistry for RedisSessionRegistry {
         let field = self.participant_hash(session_ref, partner_id)?;
         let args = Args::new()
             .int(self.0.now())
-            .bytes(field.as_bytes().to_vec())
-            .bytes(Self::row_key(&subject, field.as_bytes()));
+            .bytes(field.as_bytes().to_vec());
         let removed = self
             .0
             .eval(&REGISTRY_REMOVE, &self.keys(&subject), args, Write::Yes)
@@ -215,7 +208,7 @@ impl SessionRegistry for RedisSessionRegistry {
                     live.push(p);
                 }
             }
-            let mut args = Args::new().bytes(subject.as_bytes().to_vec());
+            let mut args = Args::new();
             for (field, value) in entries {
                 args.push(field);
                 args.push(value);
@@ -240,21 +233,7 @@ impl SessionRegistry for RedisSessionRegistry {
 #[async_trait]
 impl Purge for RedisSessionRegistry {
     async fn purge(&self, policy: &PurgePolicy) -> Result<PurgeReport> {
-        let ks = &self.0.keys;
-        let spec = Spec {
-            script: &REGISTRY_PURGE,
-            indexes: (0..BUCKETS)
-                .map(|b| ks.expiry_index(Code::Registry, b as u8))
-                .collect(),
-            activity: None,
-            lead_keys: Vec::new(),
-            lead_args: &|cut| Args::new().int(cut.expiry),
-            candidate_keys: &|member| {
-                let subject = index_key(member.get(..32).unwrap_or_default())?;
-                Ok(self.keys(&subject).to_vec())
-            },
-        };
-        purge::run(&self.0, policy, &spec).await
+        purge::run_scan(&self.0, Code::Registry, Kind::Registry, policy).await
     }
 }
 

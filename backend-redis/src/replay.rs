@@ -8,7 +8,7 @@
 //!
 //! | operation | commands |
 //! |-----------|----------|
-//! | `check_and_record` | 1 script (`replay_check`) |
+//! | `check_and_record` | 1 `SET … NX GET PX` (+1 script, `replay_check`, when the id is held by an entry expired by the store's clock that the server still keeps within its grace) |
 
 use async_trait::async_trait;
 use authstate_core::{
@@ -16,9 +16,9 @@ use authstate_core::{
 };
 
 use crate::BACKEND_NAME;
-use crate::artifact::purge_single;
 use crate::backend::{Args, Node, Write, check_time, reply};
 use crate::keys::Code;
+use crate::purge::{self, Kind};
 use crate::scripts::REPLAY_CHECK;
 
 /// The hashing domain of replay ids (as in the memory backend).
@@ -52,17 +52,41 @@ impl ReplayCache for RedisReplayCache {
         }
         let not_after = check_time(not_after, "replay not_after")?;
         let key = self.0.hash(ID_DOMAIN, id.as_bytes());
-        let ks = &self.0.keys;
-        let keys = [
-            ks.record(Code::Replay, &key),
-            ks.expiry_index_of(Code::Replay, &key),
-        ];
-        let args = Args::new()
-            .int(now.as_millis())
-            .int(self.0.grace())
-            .bytes(key.as_bytes().to_vec())
-            .int(not_after);
-        let seen = self.0.eval(&REPLAY_CHECK, &keys, args, Write::Yes).await?;
+        let now = now.as_millis();
+        let record = self.0.keys.record(Code::Replay, &key);
+        // The common case is one native command: stored if absent, and the entry that
+        // holds the id (if any) back.
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&record)
+            .arg(not_after)
+            .arg("NX")
+            .arg("GET")
+            .arg("PX")
+            .arg(
+                not_after
+                    .saturating_sub(now)
+                    .saturating_add(self.0.grace())
+                    .max(1),
+            );
+        let held = self.0.query(&cmd, Write::Yes).await?;
+        let Some(held) = reply::opt_bytes(held, "replay entry")? else {
+            return Ok(Replay::Fresh);
+        };
+        if reply::parse_int(&held, "replay entry")? > now {
+            return Ok(Replay::Replayed);
+        }
+        // An entry expired by the store's clock, kept by the server's grace: checked and
+        // replaced by the script (a second round trip, on this rare path only).
+        let args = Args::new().int(now).int(self.0.grace()).int(not_after);
+        let seen = self
+            .0
+            .eval(
+                &REPLAY_CHECK,
+                std::slice::from_ref(&record),
+                args,
+                Write::Yes,
+            )
+            .await?;
         match reply::int(&seen, "replay check")? {
             1 => Ok(Replay::Fresh),
             0 => Ok(Replay::Replayed),
@@ -74,6 +98,6 @@ impl ReplayCache for RedisReplayCache {
 #[async_trait]
 impl Purge for RedisReplayCache {
     async fn purge(&self, policy: &PurgePolicy) -> Result<PurgeReport> {
-        purge_single(&self.0, Code::Replay, "s", policy).await
+        purge::run_scan(&self.0, Code::Replay, Kind::Number, policy).await
     }
 }

@@ -226,7 +226,6 @@ impl Purge for RedisRevocationStore {
         let spec = Spec {
             script: &REVOCATION_PURGE,
             indexes: vec![ks.revocation_expiry()],
-            activity: None,
             lead_keys: vec![ks.revocation_expiry(), ks.revocation_feed()],
             lead_args: &|cut| Args::new().int(cut.expiry),
             candidate_keys: &|member| {

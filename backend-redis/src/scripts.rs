@@ -5,9 +5,9 @@
 //!
 //! The sources live in `src/scripts/*.lua`, each with a header saying its `KEYS`, `ARGV`
 //! and reply; `common.lua` is prepended to each (helpers for TTLs, indexes and the
-//! session record's header). They depend on nothing but Redis 7.0 commands and the
-//! `struct` library of Redis's Lua, so another client library (a `fred` transport) can
-//! run the same scripts over the same keys.
+//! session and artifact records' headers). They depend on nothing but Redis 7.0
+//! commands and the `struct` library of Redis's Lua, so another client library (a
+//! `fred` transport) can run the same scripts over the same keys.
 //!
 //! Rules every script keeps:
 //!
@@ -15,7 +15,8 @@
 //! - every key is in `KEYS`: no key name is built inside Lua (see [`crate::keys`] for
 //!   which keys share a slot);
 //! - a record's server TTL is its remaining life by the store's clock plus the grace;
-//!   sorted-set indexes live as long as their latest member plus the grace;
+//!   sorted-set indexes (owner indexes, the revocation feed and purge index) live as
+//!   long as their latest member plus the grace;
 //! - a malformed plaintext field (a record edited by hand) is reported as such, never
 //!   read as "absent" or "fresh".
 //!
@@ -29,11 +30,11 @@
 //! | `session_delete` | `SessionStore::delete` |
 //! | `session_list` | `SessionStore::list_by_subject` (read-only) |
 //! | `session_delete_by_subject` | `SessionStore::delete_by_subject` |
-//! | `session_purge` | session purge batches |
-//! | `artifact_put`, `artifact_take` | `ArtifactStore` |
+//! //! | `artifact_put` | `ArtifactStore::put`, when `SET … NX GET` met a record expired by the store's clock or of an earlier layout |
+//! | `artifact_take` | `ArtifactStore::take` |
 //! | `state_put` | `StateStore::put`, `put_if_absent` |
 //! | `remove_live` | `StateStore::remove`, `TokenStore::revoke` |
-//! | `replay_check` | `ReplayCache::check_and_record` |
+//! | `replay_check` | `ReplayCache::check_and_record`, when `SET … NX GET` met an entry expired by the store's clock |
 //! | `lockout_failure` | `LockoutStore::record_failure` |
 //! | `keys_insert`, `keys_replace` | `KeyStore` |
 //! | `revoke_sri`, `revoke_subject` | `RevocationStore` |
@@ -117,8 +118,6 @@ scripts! {
     SESSION_LIST = "session_list";
     /// Deletes a subject's sessions.
     SESSION_DELETE_BY_SUBJECT = "session_delete_by_subject";
-    /// A session purge batch.
-    SESSION_PURGE = "session_purge";
     /// Stores an artifact.
     ARTIFACT_PUT = "artifact_put";
     /// Takes an artifact.
@@ -155,10 +154,8 @@ scripts! {
     REGISTRY_REMOVE = "registry_remove";
     /// Removes a subject's registry as read.
     REGISTRY_REMOVE_ALL = "registry_remove_all";
-    /// A registry purge batch.
-    REGISTRY_PURGE = "registry_purge";
-    /// A purge batch of single-index records.
-    PURGE_RECORDS = "purge_records";
+    /// A purge batch over records found by `SCAN`.
+    PURGE_SCAN = "purge_scan";
     /// Takes or renews a lease.
     LEASE_ACQUIRE = "lease_acquire";
     /// Releases a lease.

@@ -1,5 +1,5 @@
-//! [`SessionStore`] on Redis: one string per session under the keyed hash of its id, in
-//! its bucket's purge indexes, and listed in its subject's index.
+//! [`SessionStore`] on Redis: one string per session under the keyed hash of its id,
+//! listed in its subject's index.
 //!
 //! A session record is a fixed header and two sealed parts:
 //!
@@ -9,7 +9,7 @@
 //!
 //! (big-endian; `e` absolute end, `i` idle timeout or 0, `a` last activity, `v`
 //! version, all in ms by the store's clock). The scripts read and change the header
-//! without the keyring — `touch` writes `a` in place (`SETRANGE`), `update` checks and
+//! without the keyring — `touch` rewrites `a` (and the server TTL), `update` checks and
 //! bumps `v` — and every read checks `e` and `i` against the sealed meta:
 //!
 //! - the meta (subject, created, absolute end, idle timeout) is sealed once at `create`
@@ -50,11 +50,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::BACKEND_NAME;
 use crate::backend::{Args, Node, Write, index_key, later, reply};
-use crate::keys::{BUCKETS, Code, bucket};
-use crate::purge::{self, Spec};
+use crate::keys::{Code, bucket};
+use crate::purge::{self, Kind};
 use crate::scripts::{
-    SESSION_CREATE, SESSION_DELETE, SESSION_DELETE_BY_SUBJECT, SESSION_LIST, SESSION_PURGE,
-    SESSION_RESEAL, SESSION_ROTATE, SESSION_TOUCH, SESSION_UPDATE,
+    SESSION_CREATE, SESSION_DELETE, SESSION_DELETE_BY_SUBJECT, SESSION_LIST, SESSION_RESEAL,
+    SESSION_ROTATE, SESSION_TOUCH, SESSION_UPDATE,
 };
 
 /// The hashing domain of session ids (as in the memory backend).
@@ -222,9 +222,9 @@ impl RedisSessionStore {
     }
 
     /// A fresh session id and its hash. On Redis Cluster the id is drawn again until its
-    /// hash falls in `subject`'s bucket, so that the session, its bucket's purge indexes
-    /// and its subject's index share one hash tag (one slot) and every session operation
-    /// stays one script; elsewhere any fresh id will do.
+    /// hash falls in `subject`'s bucket, so that the session and its subject's index
+    /// share one hash tag (one slot) and every session operation stays one script;
+    /// elsewhere any fresh id will do.
     fn fresh_id(&self, subject: &IndexKey) -> Result<(SessionId, IndexKey)> {
         if !self.0.cluster {
             let id = SessionId::generate()?;
@@ -244,16 +244,6 @@ impl RedisSessionStore {
             "no freshly generated session id fell in its subject's bucket; the random \
              source cannot be trusted",
         ))
-    }
-
-    /// The record and its bucket's two purge indexes.
-    fn record_keys(&self, key: &IndexKey) -> [String; 3] {
-        let ks = &self.0.keys;
-        [
-            ks.record(Code::Session, key),
-            ks.expiry_index_of(Code::Session, key),
-            ks.activity_index(bucket(key)),
-        ]
     }
 
     /// Opens the stored fields into the record, checking the plaintext expiry fields
@@ -347,7 +337,7 @@ impl SessionStore for RedisSessionStore {
         for _ in 0..MAX_ID_ATTEMPTS {
             let (id, key) = self.fresh_id(&subject)?;
             let stored = self.pack(&key, &record)?;
-            let [rec, x, a] = self.record_keys(&key);
+            let rec = self.0.keys.record(Code::Session, &key);
             let args = Args::new()
                 .int(now)
                 .int(self.0.grace())
@@ -359,7 +349,7 @@ impl SessionStore for RedisSessionStore {
                 .0
                 .eval(
                     &SESSION_CREATE,
-                    &[rec, x, a, subject_index.clone()],
+                    &[rec, subject_index.clone()],
                     args,
                     Write::Yes,
                 )
@@ -387,14 +377,11 @@ impl SessionStore for RedisSessionStore {
 
     async fn touch(&self, id: &SessionId) -> Result<Option<SessionRecord>> {
         let key = self.id_key(id);
-        let [rec, x, a] = self.record_keys(&key);
-        let args = Args::new()
-            .int(self.0.now())
-            .int(self.0.grace())
-            .bytes(key.as_bytes().to_vec());
+        let rec = self.0.keys.record(Code::Session, &key);
+        let args = Args::new().int(self.0.now()).int(self.0.grace());
         let touched = self
             .0
-            .eval(&SESSION_TOUCH, &[rec, x, a], args, Write::Yes)
+            .eval(&SESSION_TOUCH, &[rec], args, Write::Yes)
             .await?;
         match touched {
             Value::Int(_) => Err(reply::malformed("session touch")),
@@ -487,7 +474,7 @@ impl SessionStore for RedisSessionStore {
 
     async fn rotate_id(&self, id: &SessionId) -> Result<Session> {
         let old_key = self.id_key(id);
-        let [old_rec, old_x, old_a] = self.record_keys(&old_key);
+        let old_rec = self.0.keys.record(Code::Session, &old_key);
         'rounds: for _ in 0..MAX_ROUNDS {
             let Some(stored) = self.read(&old_key).await? else {
                 return Err(not_found());
@@ -503,7 +490,7 @@ impl SessionStore for RedisSessionStore {
                 let (new_id, new_key) = self.fresh_id(&subject)?;
                 // Sealed parts are bound to their id hash: sealed again for the new one.
                 let moved = self.pack(&new_key, &record)?;
-                let [new_rec, new_x, new_a] = self.record_keys(&new_key);
+                let new_rec = self.0.keys.record(Code::Session, &new_key);
                 let args = Args::new()
                     .int(self.0.now())
                     .int(self.0.grace())
@@ -511,15 +498,7 @@ impl SessionStore for RedisSessionStore {
                     .bytes(new_key.as_bytes().to_vec())
                     .bytes(fields.v.to_string())
                     .bytes(moved);
-                let keys = [
-                    old_rec.clone(),
-                    old_x.clone(),
-                    old_a.clone(),
-                    new_rec,
-                    new_x,
-                    new_a,
-                    subject_index.clone(),
-                ];
+                let keys = [old_rec.clone(), new_rec, subject_index.clone()];
                 let result = self
                     .0
                     .eval(&SESSION_ROTATE, &keys, args, Write::Yes)
@@ -548,8 +527,8 @@ impl SessionStore for RedisSessionStore {
 
     async fn delete(&self, id: &SessionId) -> Result<bool> {
         let key = self.id_key(id);
-        let keys = self.record_keys(&key);
-        let args = Args::new().int(self.0.now()).bytes(key.as_bytes().to_vec());
+        let keys = [self.0.keys.record(Code::Session, &key)];
+        let args = Args::new().int(self.0.now());
         let deleted = self
             .0
             .eval(&SESSION_DELETE, &keys, args, Write::Yes)
@@ -606,11 +585,11 @@ impl SessionStore for RedisSessionStore {
         let index = self.0.keys.session_subject(&self.subject_key(subject));
         let mut members: Vec<Vec<u8>> = Vec::new();
         for _ in 0..MAX_ROUNDS {
-            let mut keys = Vec::with_capacity(members.len() * 3 + 1);
+            let mut keys = Vec::with_capacity(members.len() + 1);
             keys.push(index.clone());
             let mut args = Args::new().int(self.0.now());
             for member in &members {
-                keys.extend(self.record_keys(&index_key(member)?));
+                keys.push(self.0.keys.record(Code::Session, &index_key(member)?));
                 args.push(member.clone());
             }
             let result = self
@@ -636,23 +615,7 @@ impl SessionStore for RedisSessionStore {
 #[async_trait]
 impl Purge for RedisSessionStore {
     async fn purge(&self, policy: &PurgePolicy) -> Result<PurgeReport> {
-        let ks = &self.0.keys;
-        let buckets = (0..BUCKETS).map(|b| b as u8);
-        let spec = Spec {
-            script: &SESSION_PURGE,
-            indexes: buckets
-                .clone()
-                .map(|b| ks.expiry_index(Code::Session, b))
-                .collect(),
-            activity: Some(buckets.map(|b| ks.activity_index(b)).collect()),
-            lead_keys: Vec::new(),
-            lead_args: &|cut| {
-                let idle = cut.idle.map(|t| t.to_string()).unwrap_or_default();
-                Args::new().int(cut.expiry).bytes(idle)
-            },
-            candidate_keys: &|member| Ok(self.record_keys(&index_key(member)?).to_vec()),
-        };
-        purge::run(&self.0, policy, &spec).await
+        purge::run_scan(&self.0, Code::Session, Kind::Session, policy).await
     }
 }
 

@@ -13,9 +13,9 @@ use async_trait::async_trait;
 use authstate_core::codec::IndexKey;
 use authstate_core::{Contract, Purge, PurgePolicy, PurgeReport, Result, StateStore};
 
-use crate::artifact::purge_hashes;
 use crate::backend::{Args, Node, Write, later, reply};
 use crate::keys::Code;
+use crate::purge::{self, Kind};
 use crate::scripts::{REMOVE_LIVE, STATE_PUT};
 
 /// The hashing domain of state keys (as in the memory backend).
@@ -46,15 +46,10 @@ impl RedisStateStore {
         let sealed = self.0.seal_bytes(Contract::State, key.as_bytes(), &value)?;
         let now = self.0.now();
         let expires_at = later(now, ttl, "state ttl")?;
-        let ks = &self.0.keys;
-        let keys = [
-            ks.record(Code::State, &key),
-            ks.expiry_index_of(Code::State, &key),
-        ];
+        let keys = [self.0.keys.record(Code::State, &key)];
         let args = Args::new()
             .int(now)
             .int(self.0.grace())
-            .bytes(key.as_bytes().to_vec())
             .int(expires_at)
             .bytes(sealed)
             .bytes(if only_if_absent { "1" } else { "0" });
@@ -101,12 +96,8 @@ impl StateStore for RedisStateStore {
 
     async fn remove(&self, key: &str) -> Result<bool> {
         let key = self.key(key)?;
-        let ks = &self.0.keys;
-        let keys = [
-            ks.record(Code::State, &key),
-            ks.expiry_index_of(Code::State, &key),
-        ];
-        let args = Args::new().int(self.0.now()).bytes(key.as_bytes().to_vec());
+        let keys = [self.0.keys.record(Code::State, &key)];
+        let args = Args::new().int(self.0.now());
         let removed = self.0.eval(&REMOVE_LIVE, &keys, args, Write::Yes).await?;
         Ok(reply::int(&removed, "state remove")? == 1)
     }
@@ -115,6 +106,6 @@ impl StateStore for RedisStateStore {
 #[async_trait]
 impl Purge for RedisStateStore {
     async fn purge(&self, policy: &PurgePolicy) -> Result<PurgeReport> {
-        purge_hashes(&self.0, Code::State, policy).await
+        purge::run_scan(&self.0, Code::State, Kind::Hash, policy).await
     }
 }

@@ -30,9 +30,9 @@ use authstate_core::{
 use redis::Value;
 
 use crate::BACKEND_NAME;
-use crate::artifact::purge_hashes;
 use crate::backend::{Args, Node, Write, index_key, later, pair_bytes, reply};
 use crate::keys::{Code, TokenOwner};
+use crate::purge::{self, Kind};
 use crate::scripts::{
     REMOVE_LIVE, TOKEN_INSERT, TOKEN_OWNER_ADD, TOKEN_REVOKE_ONE, TOKEN_REVOKE_OWNER,
 };
@@ -88,7 +88,7 @@ impl RedisTokenStore {
         let index = ks.token_owner(kind, owner);
         let mut members: Vec<Vec<u8>> = Vec::new();
         for _ in 0..MAX_ROUNDS {
-            let mut keys = Vec::with_capacity(1 + members.len() * 2);
+            let mut keys = Vec::with_capacity(1 + members.len());
             keys.push(index.clone());
             let mut args = Args::new()
                 .int(self.0.now())
@@ -97,7 +97,6 @@ impl RedisTokenStore {
             for member in &members {
                 let key = index_key(member)?;
                 keys.push(ks.record(Code::Token, &key));
-                keys.push(ks.expiry_index_of(Code::Token, &key));
                 args.push(member.clone());
             }
             let result = self
@@ -145,15 +144,11 @@ impl RedisTokenStore {
             }
             for member in fresh {
                 let key = index_key(&member)?;
-                let keys = [
-                    ks.record(Code::Token, &key),
-                    ks.expiry_index_of(Code::Token, &key),
-                ];
+                let keys = [ks.record(Code::Token, &key)];
                 let args = Args::new()
                     .int(self.0.now())
                     .bytes(kind.field())
-                    .bytes(owner.as_bytes().to_vec())
-                    .bytes(member);
+                    .bytes(owner.as_bytes().to_vec());
                 let one = self
                     .0
                     .eval(&TOKEN_REVOKE_ONE, &keys, args, Write::Yes)
@@ -198,10 +193,7 @@ impl TokenStore for RedisTokenStore {
         };
         let sealed = self.0.seal(Contract::Token, key.as_bytes(), &record)?;
         let ks = &self.0.keys;
-        let mut keys = vec![
-            ks.record(Code::Token, &key),
-            ks.expiry_index_of(Code::Token, &key),
-        ];
+        let mut keys = vec![ks.record(Code::Token, &key)];
         let mut owners = vec![
             ks.token_owner(TokenOwner::Subject, &subject),
             ks.token_owner(TokenOwner::SubjectClient, &client),
@@ -274,12 +266,8 @@ impl TokenStore for RedisTokenStore {
 
     async fn revoke(&self, token: &str) -> Result<bool> {
         let key = self.value_key(token)?;
-        let ks = &self.0.keys;
-        let keys = [
-            ks.record(Code::Token, &key),
-            ks.expiry_index_of(Code::Token, &key),
-        ];
-        let args = Args::new().int(self.0.now()).bytes(key.as_bytes().to_vec());
+        let keys = [self.0.keys.record(Code::Token, &key)];
+        let args = Args::new().int(self.0.now());
         let revoked = self.0.eval(&REMOVE_LIVE, &keys, args, Write::Yes).await?;
         Ok(reply::int(&revoked, "token revoke")? == 1)
     }
@@ -303,6 +291,6 @@ impl TokenStore for RedisTokenStore {
 #[async_trait]
 impl Purge for RedisTokenStore {
     async fn purge(&self, policy: &PurgePolicy) -> Result<PurgeReport> {
-        purge_hashes(&self.0, Code::Token, policy).await
+        purge::run_scan(&self.0, Code::Token, Kind::Hash, policy).await
     }
 }

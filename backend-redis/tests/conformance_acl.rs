@@ -30,13 +30,15 @@ const ADMIN_PASSWORD: &str = "acl-admin-pw";
 const KEY_PATTERN: &str = "as:t*";
 
 /// What the backend sends itself: scripts (and their reload), the reads that are plain
-/// commands, `PING` when connecting. (`AUTH` is always allowed; `SELECT` is sent only
+/// commands, replay's `SET … NX GET`, purge's `SCAN`, `PING` when connecting. (`AUTH` is always allowed; `SELECT` is sent only
 /// for a database other than 0; `ROLE` only with Sentinel, `WAIT` only in the
 /// durable-write mode.)
 const CLIENT_COMMANDS: &[&str] = &[
     "evalsha",
     "script|load",
     "get",
+    "set",
+    "scan",
     "mget",
     "hmget",
     "hgetall",
@@ -48,8 +50,8 @@ const CLIENT_COMMANDS: &[&str] = &[
 /// What the scripts call (`redis.call`): an ACL user needs these too.
 const SCRIPT_COMMANDS: &[&str] = &[
     "set",
-    "setrange",
     "get",
+    "type",
     "del",
     "exists",
     "incr",

@@ -100,7 +100,8 @@ struct Measured {
 }
 
 /// `commands_per_operation`: session create, get, update, touch; artifact put and take;
-/// replay check; lockout failure — one command each (an `EVALSHA` or a plain read).
+/// replay check; lockout failure — one command each (an `EVALSHA`, a plain read, or for
+/// replay a native `SET … NX GET`).
 /// `rotate_id` is a read and a script: the server cannot seal the record again for the
 /// new id (sealed records are bound to their id hash), so the client must read it first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,12 +338,147 @@ async fn commands_per_operation() {
     );
 }
 
-/// `purge_indexes_trim_themselves_without_purge`: in a deployment that never purges, a
-/// purge index entry more than a day past the grace is dropped by later writes (about one
-/// write in sixteen looks, in its own bucket), so the indexes do not grow without end.
+/// `writes_keep_no_purge_index_and_subject_indexes_prune`: writes create no purge
+/// index (no key of the namespace other than records and owner indexes); the `SCAN`
+/// pattern purge uses lists every record and no index (checked on the real server's
+/// glob); and a subject's session index drops the entries of expired sessions when the
+/// subject's next session is created, so it does not grow without end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn purge_indexes_trim_themselves_without_purge() {
+async fn writes_keep_no_purge_index_and_subject_indexes_prune() {
     use authstate_core::Clock;
+
+    let server = require(RedisServer::start());
+    let (mut admin, _) = admin(&server);
+    let connection = RedisConnection::connect(&RedisConfig::from_url(server.url()))
+        .await
+        .expect("connect");
+    let clock = ManualClock::starting_now();
+    let namespace = Namespace::random().expect("namespace");
+    let ns = namespace.as_str().to_owned();
+    let config = StoreConfig::new(namespace.clone()).with_clock(Arc::new(clock.clone()));
+    let stores = RedisBackend::new(connection, common::suite_options())
+        .open(config)
+        .expect("open");
+    let scan = |admin: &mut RespConn, pattern: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cursor = "0".to_owned();
+        loop {
+            match admin
+                .command(&["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"])
+                .expect("SCAN")
+            {
+                RespReply::Array(Some(mut reply)) if reply.len() == 2 => {
+                    let keys = reply.pop();
+                    let next = reply.pop();
+                    if let Some(RespReply::Array(Some(keys))) = keys {
+                        for k in keys {
+                            if let RespReply::Bulk(Some(k)) = k {
+                                out.push(String::from_utf8_lossy(&k).into_owned());
+                            }
+                        }
+                    }
+                    match next {
+                        Some(RespReply::Bulk(Some(c))) => {
+                            cursor = String::from_utf8_lossy(&c).into_owned();
+                        }
+                        other => panic!("SCAN cursor {other:?}"),
+                    }
+                }
+                other => panic!("SCAN answered {other:?}"),
+            }
+            if cursor == "0" {
+                break;
+            }
+        }
+        out.sort();
+        out
+    };
+    let card = |admin: &mut RespConn, key: &str| -> i64 {
+        match admin.command(&["ZCARD", key]).expect("ZCARD") {
+            RespReply::Integer(n) => n,
+            other => panic!("ZCARD answered {other:?}"),
+        }
+    };
+
+    // One record of every contract with an index, and sessions of one subject.
+    let session = |lifetime: u64| NewSession {
+        subject: "alice".to_owned(),
+        data: b"d".to_vec(),
+        lifetime: Duration::from_secs(lifetime),
+        idle_timeout: None,
+    };
+    const OLD: usize = 20;
+    for _ in 0..OLD {
+        stores.sessions.create(session(60)).await.expect("create");
+    }
+    let not_after = clock.now().saturating_add(Duration::from_secs(60));
+    stores
+        .replay
+        .check_and_record("jti", not_after)
+        .await
+        .expect("replay");
+    stores
+        .artifacts
+        .put("code", b"p".to_vec(), Duration::from_secs(60))
+        .await
+        .expect("put");
+    stores
+        .tokens
+        .insert(
+            "token",
+            NewToken {
+                subject: "alice".to_owned(),
+                client_id: "c".to_owned(),
+                grant_id: Some("g".to_owned()),
+                data: b"d".to_vec(),
+                ttl: Duration::from_secs(60),
+            },
+        )
+        .await
+        .expect("token");
+
+    let all = scan(&mut admin, &format!("as:{ns}:*"));
+    let indexes: Vec<&String> = all
+        .iter()
+        .filter(|k| {
+            k.split_once('}')
+                .is_some_and(|(_, rest)| rest.starts_with(':'))
+        })
+        .collect();
+    // The session subject index and the token's three owner indexes: nothing else.
+    assert_eq!(indexes.len(), 4, "{indexes:?}");
+    assert!(
+        indexes
+            .iter()
+            .all(|k| k.contains(":sub:") || k.contains(":grt:") || k.contains(":cli:")),
+        "a write left a purge index: {indexes:?}"
+    );
+    // The pattern purge scans with: every session record, and not the subject index.
+    let records = scan(&mut admin, &format!("as:{ns}:{{ses:??}}[^:]*"));
+    assert_eq!(records.len(), OLD, "{records:?}");
+    assert!(records.iter().all(|k| !k.contains(":sub:")), "{records:?}");
+    let tokens = scan(&mut admin, &format!("as:{ns}:{{tok:??}}[^:]*"));
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+
+    // Two minutes later, the old sessions have expired by the store's clock: the next
+    // session of the subject drops their entries from the index.
+    let index = indexes
+        .iter()
+        .find(|k| k.contains("{ses:"))
+        .map(|k| (*k).clone())
+        .expect("subject index");
+    assert_eq!(card(&mut admin, &index), OLD as i64);
+    clock.advance(Duration::from_secs(120));
+    stores.sessions.create(session(3600)).await.expect("create");
+    assert_eq!(card(&mut admin, &index), 1, "expired entries were kept");
+}
+
+/// `artifacts_of_the_earlier_hash_layout_still_work`: an artifact stored as a hash (`e`
+/// expiry, `p` payload, then `t` once taken), as versions before the string layout
+/// wrote it, is taken once, holds its handle against a new put, and is purged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_of_the_earlier_hash_layout_still_work() {
+    use authstate_core::{PurgePolicy, Take};
 
     let server = require(RedisServer::start());
     let (mut admin, _) = admin(&server);
@@ -355,49 +491,95 @@ async fn purge_indexes_trim_themselves_without_purge() {
     let stores = RedisBackend::new(connection, common::suite_options())
         .open(config)
         .expect("open");
-    let stale_entries = |admin: &mut RespConn| -> i64 {
-        (0..256)
-            .map(|b| {
-                let index = format!("as:{}:{{rpl:{b:02x}}}:x", namespace.as_str());
-                match admin.command(&["ZCARD", &index]).expect("ZCARD") {
-                    RespReply::Integer(n) => n,
-                    other => panic!("ZCARD answered {other:?}"),
-                }
-            })
-            .sum()
+    // Stored in today's layout, then rewritten by hand as the earlier hash.
+    for handle in ["old", "older"] {
+        stores
+            .artifacts
+            .put(handle, b"payload".to_vec(), Duration::from_secs(60))
+            .await
+            .expect("put");
+    }
+    let pattern = format!("as:{}:{{art:*", namespace.as_str());
+    let keys = match admin
+        .command(&["SCAN", "0", "MATCH", &pattern, "COUNT", "100000"])
+        .expect("SCAN")
+    {
+        RespReply::Array(Some(mut reply)) => match reply.pop() {
+            Some(RespReply::Array(Some(keys))) => keys
+                .into_iter()
+                .filter_map(|k| match k {
+                    RespReply::Bulk(Some(k)) => Some(String::from_utf8_lossy(&k).into_owned()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+            other => panic!("SCAN answered {other:?}"),
+        },
+        other => panic!("SCAN answered {other:?}"),
     };
-    const OLD: usize = 1_000;
-    for i in 0..OLD {
-        let not_after = clock.now().saturating_add(Duration::from_secs(60));
-        stores
-            .replay
-            .check_and_record(&format!("old-{i}"), not_after)
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let raw = RedisConnection::connect(&RedisConfig::from_url(server.url()))
+        .await
+        .expect("connect");
+    for key in &keys {
+        let record: Vec<u8> = raw.query(redis::cmd("GET").arg(key)).await.expect("GET");
+        assert_eq!(record[0], 2, "a live artifact record");
+        let e = i64::from_be_bytes(record[1..9].try_into().expect("8 bytes"));
+        let _: i64 = raw.query(redis::cmd("DEL").arg(key)).await.expect("DEL");
+        let _: i64 = raw
+            .query(
+                redis::cmd("HSET")
+                    .arg(key)
+                    .arg("e")
+                    .arg(e)
+                    .arg("p")
+                    .arg(&record[9..]),
+            )
             .await
-            .expect("record");
-    }
-    assert_eq!(stale_entries(&mut admin), OLD as i64);
-    // Two days later (the suite's grace is 10 minutes), new writes.
-    clock.advance(Duration::from_secs(2 * 86_400));
-    for i in 0..4_000 {
-        let not_after = clock.now().saturating_add(Duration::from_secs(60));
-        stores
-            .replay
-            .check_and_record(&format!("new-{i}"), not_after)
+            .expect("HSET");
+        let _: i64 = raw
+            .query(redis::cmd("PEXPIRE").arg(key).arg(600_000))
             .await
-            .expect("record");
+            .expect("PEXPIRE");
     }
-    let left = stale_entries(&mut admin) - 4_000;
-    // Each bucket sees about 16 writes, one of which trims it with probability
-    // 1 - (15/16)^16 ≈ 0.64: about 640 of the 1000 old entries go (at least 400 with
-    // overwhelming probability).
-    assert!(
-        left <= 600,
-        "{left} of {OLD} stale entries are still listed"
+    assert_eq!(
+        stores.artifacts.take("old").await.expect("take"),
+        Take::Fresh(b"payload".to_vec())
+    );
+    assert!(matches!(
+        stores.artifacts.take("old").await.expect("take again"),
+        Take::Replayed { .. }
+    ));
+    let held = stores
+        .artifacts
+        .put("older", b"new".to_vec(), Duration::from_secs(60))
+        .await
+        .expect_err("the handle is held");
+    assert_eq!(held.kind(), authstate_core::ErrorKind::AlreadyExists);
+    // Past their expiry (kept by the grace), purge finds and deletes both.
+    clock.advance(Duration::from_secs(120));
+    let report = stores
+        .artifacts
+        .purge(&PurgePolicy {
+            offset: Duration::ZERO,
+            ..PurgePolicy::default()
+        })
+        .await
+        .expect("purge");
+    assert_eq!((report.examined, report.deleted), (2, 2), "{report:?}");
+    // And a put reuses a freed handle in today's layout.
+    stores
+        .artifacts
+        .put("older", b"new".to_vec(), Duration::from_secs(60))
+        .await
+        .expect("put again");
+    assert_eq!(
+        stores.artifacts.take("older").await.expect("take"),
+        Take::Fresh(b"new".to_vec())
     );
 }
 
 /// `server_evicts_what_has_a_ttl`: with a grace of zero, every key written for records
-/// with a TTL (records, purge and owner indexes) is gone from the server shortly after
+/// with a TTL (records and owner indexes) is gone from the server shortly after
 /// the records expire in real time, without any purge. (Reads never depend on it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_evicts_what_has_a_ttl() {
@@ -482,9 +664,12 @@ async fn server_evicts_what_has_a_ttl() {
         .await
         .expect("dump")
         .expect("dumps");
-    assert!(
-        written.len() >= 14,
-        "expected records and their indexes, got {} keys",
+    // Seven records, the session's subject index and the token's three owner indexes
+    // (writes keep no purge index).
+    assert_eq!(
+        written.len(),
+        11,
+        "expected the records and their owner indexes, got {} keys",
         written.len()
     );
     let started = Instant::now();

@@ -6,8 +6,6 @@
 -- clock, plus a grace, so a node whose clock differs from the server's never makes the
 -- server drop a record that is still live. Every key a script touches is in KEYS.
 
-local DAY = 86400000
-
 -- A number as Redis wants it in a command: plain digits (Lua 5.1 would print large
 -- numbers in exponent form).
 local function fmt(n)
@@ -42,7 +40,7 @@ end
 -- 4-byte length of the sealed meta; the sealed meta; the sealed data. (One string and
 -- not a hash: a hash with a 200-byte field loses the compact encoding.)
 local SESSION_HEADER = 37
--- Offset (0-based, for SETRANGE) and Lua position of `a`.
+-- Where `a` starts: its 0-based offset (its Lua position is one more).
 local SESSION_A_OFFSET = 17
 
 -- e, i, a, v and the meta's length of a session record, or nil if it is malformed.
@@ -64,6 +62,20 @@ local function session_with_activity(s, a)
     .. string.sub(s, SESSION_A_OFFSET + 9)
 end
 
+-- An artifact record is one string: a format byte, then its expiry as a big-endian
+-- 8-byte integer, then the sealed payload (format 2, live) or the time of the take as
+-- an 8-byte integer (format 3, the tombstone of a taken artifact).
+local ARTIFACT_HEADER = 9
+local ARTIFACT_LIVE, ARTIFACT_TAKEN = 2, 3
+
+-- The expiry of an artifact record, or nil if it is malformed.
+local function artifact_expiry(s)
+  if #s < ARTIFACT_HEADER then return nil end
+  local format, e = struct.unpack('>Bi8', s)
+  if format ~= ARTIFACT_LIVE and format ~= ARTIFACT_TAKEN then return nil end
+  return e
+end
+
 -- Adds `member` to the sorted set `zset` with `score` (an expiry) and keeps the set at
 -- least as long as that member plus the grace: since a set's TTL is only ever extended,
 -- it lasts as long as its latest member plus the grace. Returns that keep time, for sets
@@ -80,26 +92,6 @@ end
 local function owner_add(zset, score, member, now, grace)
   redis.call('ZREMRANGEBYSCORE', zset, '-inf', fmt(now))
   return index_add(zset, score, member, now, grace)
-end
-
--- A purge index lists a record until purge removes it. As a safety net for deployments
--- that never purge, entries more than a day past the grace (the server evicted their
--- records long ago) are dropped, a few at a time, by about one write in sixteen (those
--- whose new member, a random hash, ends in a byte divisible by 16), so that the other
--- writes need not pay for the look; `also` is a second purge index with the same
--- members (sessions' last-activity index), or false.
-local function purge_index_trim(zset, also, now, grace, member)
-  if string.byte(member, -1) % 16 ~= 0 then return end
-  local before = '(' .. fmt(now - grace - DAY)
-  if not also then
-    redis.call('ZREMRANGEBYSCORE', zset, '-inf', before)
-    return
-  end
-  local stale = redis.call('ZRANGE', zset, '-inf', before, 'BYSCORE', 'LIMIT', 0, 32)
-  if #stale > 0 then
-    redis.call('ZREM', zset, unpack(stale))
-    redis.call('ZREM', also, unpack(stale))
-  end
 end
 
 -- Whether every member of `listed` is among ARGV[first..]: the caller named (in KEYS) the

@@ -2,11 +2,11 @@
 -- expired one) starts at 1; at max_failures or more the account is locked until
 -- now + lockout_duration (below it, a running lock is kept); the counter expires at the
 -- later of now + failure_window and the lock's end.
--- KEYS: record, purge index
--- ARGV: now, grace, member, max_failures, failure_window, lockout_duration
+-- KEYS: record
+-- ARGV: now, grace, max_failures, failure_window, lockout_duration
 -- Returns {failures, locked_until (0: none)}, or {-1} when the record is malformed.
 local now, grace = tonumber(ARGV[1]), tonumber(ARGV[2])
-local max, window, duration = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local max, window, duration = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local r = redis.call('HMGET', KEYS[1], 'f', 'l', 'e')
 local f, l = 0, 0
 if r[3] then
@@ -22,6 +22,4 @@ if f >= max then l = now + duration end
 local e = math.max(now + window, l)
 redis.call('HSET', KEYS[1], 'f', fmt(f), 'l', fmt(l), 'e', fmt(e))
 expire_in(KEYS[1], e - now + grace)
-purge_index_trim(KEYS[2], false, now, grace, ARGV[3])
-index_add(KEYS[2], e, ARGV[3], now, grace)
 return {f, l}

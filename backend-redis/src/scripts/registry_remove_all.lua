@@ -1,18 +1,15 @@
 -- Removes a subject's whole registry if it is exactly what the caller read (and opened):
 -- of concurrent callers only one gets each participant, and a registry that changed
 -- since it was read is read again.
--- KEYS: the subject's registry, purge index
--- ARGV: subject hash (raw), then field, value pairs as read
+-- KEYS: the subject's registry
+-- ARGV: field, value pairs as read
 -- Returns 1 when removed, 0 when the registry changed (read again).
 local current = redis.call('HGETALL', KEYS[1])
-if #current ~= #ARGV - 1 then return 0 end
+if #current ~= #ARGV then return 0 end
 local seen = {}
 for j = 1, #current, 2 do seen[current[j]] = current[j + 1] end
-for j = 2, #ARGV, 2 do
+for j = 1, #ARGV, 2 do
   if seen[ARGV[j]] ~= ARGV[j + 1] then return 0 end
-end
-for j = 2, #ARGV, 2 do
-  redis.call('ZREM', KEYS[2], ARGV[1] .. ARGV[j])
 end
 redis.call('DEL', KEYS[1])
 return 1

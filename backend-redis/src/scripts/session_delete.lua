@@ -1,12 +1,10 @@
 -- Deletes a session, live or not. Its subject index entry stays (the caller does not
 -- know the subject); reads through the index skip it, and it expires by its score.
--- KEYS: record, purge index (expiry), purge index (activity)
--- ARGV: now, member
+-- KEYS: record
+-- ARGV: now
 -- Returns 1 if the session was live, else 0.
 local now = tonumber(ARGV[1])
 local s = redis.call('GET', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('ZREM', KEYS[3], ARGV[2])
 if not s then return 0 end
 redis.call('DEL', KEYS[1])
 local e, i, a = session_fields(s)

@@ -1,8 +1,7 @@
 -- Moves a live session to a new id hash, atomically: the old id stops working in the
 -- same step the new one starts. The caller read the record, and sealed its meta and
 -- data again for the new id (sealed records are bound to their id hash).
--- KEYS: old record, old purge index (expiry), old purge index (activity),
---       new record, new purge index (expiry), new purge index (activity), subject index
+-- KEYS: old record, new record, subject index
 -- ARGV: now, grace, old member, new member, version read, the new record (packed by the
 --       caller from what it read)
 -- Returns {0} not found (or not live), {1} the version moved since the read (read again),
@@ -12,19 +11,15 @@ local s = redis.call('GET', KEYS[1])
 if not s then return {0} end
 local e, i, a, v = session_fields(s)
 if not e then return {-1} end
-if session_end(e, i, a) <= now then return {0} end
-if v ~= tonumber(ARGV[5]) then return {1} end
-if redis.call('EXISTS', KEYS[4]) == 1 then return {2} end
 local x = session_end(e, i, a)
+if x <= now then return {0} end
+if v ~= tonumber(ARGV[5]) then return {1} end
 -- The last activity is copied as it is now: a touch since the read is kept.
-redis.call('SET', KEYS[4], session_with_activity(ARGV[6], a), 'PX', fmt(math.max(x - now + grace, 1)))
+if not redis.call('SET', KEYS[2], session_with_activity(ARGV[6], a), 'NX', 'PX',
+    fmt(math.max(x - now + grace, 1))) then
+  return {2}
+end
 redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[3])
 redis.call('ZREM', KEYS[3], ARGV[3])
-purge_index_trim(KEYS[5], KEYS[6], now, grace, ARGV[4])
-local keep = index_add(KEYS[5], x, ARGV[4], now, grace)
-redis.call('ZADD', KEYS[6], fmt(a), ARGV[4])
-keep_for(KEYS[6], keep)
-redis.call('ZREM', KEYS[7], ARGV[3])
-owner_add(KEYS[7], e, ARGV[4], now, grace)
+owner_add(KEYS[3], e, ARGV[4], now, grace)
 return {3, a}

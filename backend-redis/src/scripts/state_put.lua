@@ -1,10 +1,10 @@
 -- Stores a state value (replacing any), or with only_if_absent only when no live value
 -- is there.
--- KEYS: record, purge index
--- ARGV: now, grace, member, e (expiry), v (sealed value), only_if_absent ('1' or '0')
+-- KEYS: record
+-- ARGV: now, grace, e (expiry), v (sealed value), only_if_absent ('1' or '0')
 -- Returns 1 when stored, 0 when a live value was kept, -1 when the record is malformed.
-local now, grace, e = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
-if ARGV[6] == '1' then
+local now, grace, e = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if ARGV[5] == '1' then
   local raw = redis.call('HGET', KEYS[1], 'e')
   if raw then
     local until_ = tonumber(raw)
@@ -12,9 +12,7 @@ if ARGV[6] == '1' then
     if until_ > now then return 0 end
   end
 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'e', ARGV[4], 'v', ARGV[5])
+-- A state hash holds only `e` and `v`: HSET replaces both.
+redis.call('HSET', KEYS[1], 'e', ARGV[3], 'v', ARGV[4])
 expire_in(KEYS[1], e - now + grace)
-purge_index_trim(KEYS[2], false, now, grace, ARGV[3])
-index_add(KEYS[2], e, ARGV[3], now, grace)
 return 1

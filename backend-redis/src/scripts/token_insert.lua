@@ -1,5 +1,5 @@
 -- Stores a token unless a live one has that value, and lists it in its owner indexes.
--- KEYS: record, purge index[, subject index, subject+client index[, grant index]]
+-- KEYS: record[, subject index, subject+client index[, grant index]]
 --       (on Redis Cluster the owner indexes are in other slots: the caller lists the
 --       token in them first, with token_owner_add, and names none here)
 -- ARGV: now, grace, member, e (expiry), d (sealed record), s, c, g (raw owner hashes;
@@ -11,14 +11,10 @@ if raw then
   local until_ = tonumber(raw)
   if not until_ then return -1 end
   if until_ > now then return 0 end
+  redis.call('DEL', KEYS[1])
 end
-redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'e', ARGV[4], 'd', ARGV[5], 's', ARGV[6], 'c', ARGV[7],
   'g', ARGV[8])
 expire_in(KEYS[1], e - now + grace)
-purge_index_trim(KEYS[2], false, now, grace, ARGV[3])
-index_add(KEYS[2], e, ARGV[3], now, grace)
-if KEYS[3] then owner_add(KEYS[3], e, ARGV[3], now, grace) end
-if KEYS[4] then owner_add(KEYS[4], e, ARGV[3], now, grace) end
-if KEYS[5] then owner_add(KEYS[5], e, ARGV[3], now, grace) end
+for j = 2, #KEYS do owner_add(KEYS[j], e, ARGV[3], now, grace) end
 return 1

@@ -207,6 +207,9 @@ enum Sealed {
     /// Session records: strings of a 37-byte header (its last 4 bytes the meta's
     /// length), the sealed meta, then the sealed data (the part flipped).
     SessionString,
+    /// Artifact records: strings of a format byte (2 live, 3 taken), the expiry (8
+    /// bytes), then the sealed payload (flipped) of a live one.
+    ArtifactString,
     /// One field of each record hash.
     Field(&'static str),
     /// Every field of each record hash, as `<expiry> <sealed>` (registry).
@@ -217,7 +220,7 @@ enum Sealed {
 fn sealed_parts(contract: Contract) -> Option<(&'static str, Sealed)> {
     match contract {
         Contract::Session => Some(("{ses:*", Sealed::SessionString)),
-        Contract::Artifact => Some(("{art:*", Sealed::Field("p"))),
+        Contract::Artifact => Some(("{art:*", Sealed::ArtifactString)),
         Contract::State => Some(("{sta:*", Sealed::Field("v"))),
         Contract::Key => Some(("{key:*", Sealed::Field("d"))),
         Contract::Token => Some(("{tok:*", Sealed::Field("d"))),
@@ -325,6 +328,21 @@ pub async fn tamper_namespace(
                 };
                 let data = 37 + u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
                 if record.len() > data && flip(&mut record[data..]) {
+                    query(
+                        conn,
+                        redis::cmd("SET")
+                            .arg(&key[..])
+                            .arg(&record[..])
+                            .arg("KEEPTTL"),
+                    )
+                    .await?;
+                    altered += 1;
+                }
+            }
+            (Sealed::ArtifactString, b"string") => {
+                let mut record = bulk(query(conn, redis::cmd("GET").arg(&key[..])).await?);
+                // A taken artifact (format 3) has no payload left.
+                if record.first() == Some(&2) && record.len() > 9 && flip(&mut record[9..]) {
                     query(
                         conn,
                         redis::cmd("SET")
