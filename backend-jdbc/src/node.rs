@@ -70,20 +70,9 @@ impl Node {
 
     /// Whether `blob` (which opened) was sealed with something other than the keyring's
     /// write key — plaintext accepted during a migration, or an older read key — and so
-    /// should be rewritten when its record is next written. The envelope's header is
-    /// its format byte, its algorithm (0: plaintext), the key id's length and the key id.
+    /// should be rewritten when its record is next written.
     pub fn needs_reseal(&self, blob: &[u8]) -> bool {
-        let Some(keyring) = self.config.codec.keyring() else {
-            return false;
-        };
-        match blob.get(1) {
-            Some(0) | None => true,
-            Some(_) => {
-                let id = keyring.write_key().id().as_bytes();
-                let len = blob.get(2).map_or(0, |&l| usize::from(l));
-                blob.get(3..3 + len) != Some(id)
-            }
-        }
+        !self.config.codec.is_current(blob)
     }
 
     /// A `Corrupt` error under this backend's name.

@@ -105,17 +105,12 @@ struct Meta {
 
 /// The associated-data key of a session's meta.
 fn meta_ad(key: &IndexKey) -> Vec<u8> {
-    let mut ad = key.as_bytes().to_vec();
-    ad.extend_from_slice(b"/m");
-    ad
+    authstate_core::codec::session_meta_key(key)
 }
 
 /// The associated-data key of a session's data at `version`.
 fn data_ad(key: &IndexKey, version: u64) -> Vec<u8> {
-    let mut ad = key.as_bytes().to_vec();
-    ad.extend_from_slice(b"/d");
-    ad.extend_from_slice(&version.to_be_bytes());
-    ad
+    authstate_core::codec::session_data_key(key, version)
 }
 
 /// MariaDB's one-statement stand-in for `UPDATE t SET <sets> WHERE k = $1 AND

@@ -154,6 +154,25 @@ pub struct AssociatedData<'a> {
     pub key: &'a [u8],
 }
 
+/// The associated-data key of the meta part of a session stored as two envelopes (a
+/// sealed meta that never changes and sealed data bound to its version): the session's
+/// key followed by `/m`.
+pub fn session_meta_key(key: &IndexKey) -> Vec<u8> {
+    let mut ad = key.as_bytes().to_vec();
+    ad.extend_from_slice(b"/m");
+    ad
+}
+
+/// The associated-data key of the data part, at `version`, of a session stored as two
+/// envelopes: the session's key, `/d` and the version (8 bytes, big-endian), so data
+/// sealed for one version never opens as another's.
+pub fn session_data_key(key: &IndexKey, version: u64) -> Vec<u8> {
+    let mut ad = key.as_bytes().to_vec();
+    ad.extend_from_slice(b"/d");
+    ad.extend_from_slice(&version.to_be_bytes());
+    ad
+}
+
 /// A keyed hash (32 bytes) of a handle, id, token or subject: what is stored instead.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IndexKey([u8; 32]);
@@ -413,6 +432,42 @@ impl RecordCodec {
     /// The keyring, if records are sealed.
     pub fn keyring(&self) -> Option<&Keyring> {
         self.keyring.as_ref()
+    }
+    /// Whether `envelope` (one that opened) is sealed with the keyring's write key, as
+    /// the codec would seal it now. `false` for plaintext accepted during a migration
+    /// and for envelopes sealed with an older read key: their records should be
+    /// rewritten (resealed) when next written. Without a keyring every envelope is
+    /// current.
+    ///
+    /// ```
+    /// use authstate_core::codec::{Algorithm, AssociatedData, DataKey, Keyring, RecordCodec};
+    /// use authstate_core::{Contract, Namespace};
+    ///
+    /// let ns = Namespace::new("idp").unwrap();
+    /// let ad = AssociatedData { namespace: &ns, contract: Contract::Session, key: b"k" };
+    /// let old = Keyring::new(DataKey::generate("2025", Algorithm::Aes256Gcm).unwrap());
+    /// let sealed = RecordCodec::plaintext().with_keyring(old.clone()).seal(&ad, b"x").unwrap();
+    /// let rotated = RecordCodec::plaintext().with_keyring(
+    ///     Keyring::new(DataKey::generate("2026", Algorithm::Aes256Gcm).unwrap())
+    ///         .with_read_key(old.write_key().clone())
+    ///         .unwrap(),
+    /// );
+    /// assert!(!rotated.is_current(&sealed));
+    /// assert!(rotated.is_current(&rotated.seal(&ad, b"x").unwrap()));
+    /// ```
+    pub fn is_current(&self, envelope: &[u8]) -> bool {
+        let Some(keyring) = &self.keyring else {
+            return true;
+        };
+        // Header: format byte, algorithm (0: plaintext), key id length, key id.
+        match envelope.get(1) {
+            Some(&ALG_PLAINTEXT) | None => false,
+            Some(_) => {
+                let id = keyring.write.id().as_bytes();
+                let len = envelope.get(2).map_or(0, |&l| usize::from(l));
+                envelope.get(3..3 + len) == Some(id)
+            }
+        }
     }
     /// Wraps `plaintext` in an envelope, sealed when a keyring is set.
     ///
