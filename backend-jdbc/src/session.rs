@@ -51,7 +51,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use authstate_core::codec::IndexKey;
+use authstate_core::codec::{IndexKey, session_data_key, session_meta_key};
 use authstate_core::time::duration_millis;
 use authstate_core::{
     Contract, Error, NewSession, Purge, PurgePolicy, PurgeReport, Result, Session, SessionId,
@@ -101,16 +101,6 @@ struct Meta {
     created_at: Timestamp,
     expires_at: Timestamp,
     idle_timeout: Option<Duration>,
-}
-
-/// The associated-data key of a session's meta.
-fn meta_ad(key: &IndexKey) -> Vec<u8> {
-    authstate_core::codec::session_meta_key(key)
-}
-
-/// The associated-data key of a session's data at `version`.
-fn data_ad(key: &IndexKey, version: u64) -> Vec<u8> {
-    authstate_core::codec::session_data_key(key, version)
 }
 
 /// MariaDB's one-statement stand-in for `UPDATE t SET <sets> WHERE k = $1 AND
@@ -320,18 +310,21 @@ impl SqlSessionStore {
             expires_at: record.expires_at,
             idle_timeout: record.idle_timeout,
         };
-        self.node.seal(Contract::Session, &meta_ad(key), &meta)
+        self.node
+            .seal(Contract::Session, &session_meta_key(key), &meta)
     }
 
     fn seal_data(&self, key: &IndexKey, version: u64, data: &[u8]) -> Result<Vec<u8>> {
         self.node
-            .seal(Contract::Session, &data_ad(key, version), &data)
+            .seal(Contract::Session, &session_data_key(key, version), &data)
     }
 
     /// Opens a sealed meta and checks it against the absolute expiry and idle timeout
     /// columns, which `touch` slides the expiry by.
     fn open_meta(&self, key: &IndexKey, blob: &[u8], abs: i64, idle: Option<i64>) -> Result<Meta> {
-        let meta: Meta = self.node.unseal(Contract::Session, &meta_ad(key), blob)?;
+        let meta: Meta = self
+            .node
+            .unseal(Contract::Session, &session_meta_key(key), blob)?;
         if meta.expires_at.as_millis() != abs || meta.idle_timeout.map(duration_millis) != idle {
             return Err(self.disagrees());
         }
@@ -375,9 +368,9 @@ impl SqlSessionStore {
         };
         let meta = self.open_meta(key, &meta, row.int(offset + 5)?, row.opt_int(offset + 6)?)?;
         let version = to_u64(self.node.dialect(), "session version", version)?;
-        let data: Vec<u8> = self
-            .node
-            .unseal(Contract::Session, &data_ad(key, version), &data)?;
+        let data: Vec<u8> =
+            self.node
+                .unseal(Contract::Session, &session_data_key(key, version), &data)?;
         self.assemble(meta, data, version, last_activity, expires_at)
     }
 

@@ -498,17 +498,7 @@ impl NodeInner {
     /// write key — plaintext accepted during a migration, or an older read key — and so
     /// should be rewritten.
     pub(crate) fn needs_reseal(&self, blob: &[u8]) -> bool {
-        let Some(keyring) = self.config.codec.keyring() else {
-            return false;
-        };
-        match blob.get(1) {
-            Some(0) | None => true,
-            Some(_) => {
-                let id = keyring.write_key().id().as_bytes();
-                let len = blob.get(2).map_or(0, |&l| usize::from(l));
-                blob.get(3..3 + len) != Some(id)
-            }
-        }
+        !self.config.codec.is_current(blob)
     }
 }
 

@@ -39,7 +39,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use authstate_core::codec::IndexKey;
+use authstate_core::codec::{IndexKey, session_data_key, session_meta_key};
 use authstate_core::time::duration_millis;
 use authstate_core::{
     Contract, Error, NewSession, Purge, PurgePolicy, PurgeReport, Result, Session, SessionId,
@@ -169,21 +169,6 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// The associated-data key of a session's meta.
-fn meta_ad(key: &IndexKey) -> Vec<u8> {
-    let mut ad = key.as_bytes().to_vec();
-    ad.extend_from_slice(b"/m");
-    ad
-}
-
-/// The associated-data key of a session's data at `version`.
-fn data_ad(key: &IndexKey, version: u64) -> Vec<u8> {
-    let mut ad = key.as_bytes().to_vec();
-    ad.extend_from_slice(b"/d");
-    ad.extend_from_slice(&version.to_be_bytes());
-    ad
-}
-
 /// The error after [`MAX_ID_ATTEMPTS`] colliding ids.
 fn ids_exhausted() -> Error {
     Error::unexpected(
@@ -249,11 +234,13 @@ impl RedisSessionStore {
     /// Opens the stored fields into the record, checking the plaintext expiry fields
     /// against the sealed meta.
     fn open(&self, key: &IndexKey, f: &Fields) -> Result<SessionRecord> {
-        let meta: Meta = self.0.unseal(Contract::Session, &meta_ad(key), f.m)?;
+        let meta: Meta = self
+            .0
+            .unseal(Contract::Session, &session_meta_key(key), f.m)?;
         meta.check(f.e, f.i)?;
         let data = self
             .0
-            .unseal_bytes(Contract::Session, &data_ad(key, f.v), f.d)?;
+            .unseal_bytes(Contract::Session, &session_data_key(key, f.v), f.d)?;
         Ok(SessionRecord {
             subject: meta.subject,
             data,
@@ -281,10 +268,12 @@ impl RedisSessionStore {
             expires_at: record.expires_at,
             idle_timeout: record.idle_timeout,
         };
-        let m = self.0.seal(Contract::Session, &meta_ad(key), &meta)?;
+        let m = self
+            .0
+            .seal(Contract::Session, &session_meta_key(key), &meta)?;
         let d = self.0.seal_bytes(
             Contract::Session,
-            &data_ad(key, record.version),
+            &session_data_key(key, record.version),
             &record.data,
         )?;
         Fields::pack(
@@ -411,9 +400,11 @@ impl SessionStore for RedisSessionStore {
         };
         // Sealed before the round trip for the version it will have; thrown away if
         // the version moved.
-        let d = self
-            .0
-            .seal_bytes(Contract::Session, &data_ad(&key, next_version), &data)?;
+        let d = self.0.seal_bytes(
+            Contract::Session,
+            &session_data_key(&key, next_version),
+            &data,
+        )?;
         let args = Args::new()
             .int(self.0.now())
             .bytes(expected_version.to_string())
@@ -443,13 +434,17 @@ impl SessionStore for RedisSessionStore {
             _ => {
                 let head = reply::bytes(second, "session record")?;
                 let fields = Fields::parse(&head)?;
-                let meta: Meta = self.0.unseal(Contract::Session, &meta_ad(&key), fields.m)?;
+                let meta: Meta =
+                    self.0
+                        .unseal(Contract::Session, &session_meta_key(&key), fields.m)?;
                 meta.check(fields.e, fields.i)?;
                 if self.0.needs_reseal(fields.m) {
                     // A keyring migration: the meta was written in plaintext or with an
                     // older key. The update rewrites it too, so that the whole session is
                     // sealed with the current key afterwards.
-                    let fresh = self.0.seal(Contract::Session, &meta_ad(&key), &meta)?;
+                    let fresh = self
+                        .0
+                        .seal(Contract::Session, &session_meta_key(&key), &meta)?;
                     let args = Args::new().bytes(fields.m.to_vec()).bytes(fresh);
                     let resealed = self
                         .0
