@@ -193,7 +193,7 @@ impl std::fmt::Debug for Db {
 }
 
 impl Db {
-    fn err(&self, e: sqlx::Error) -> Error {
+    pub(crate) fn err(&self, e: sqlx::Error) -> Error {
         map(self.dialect, e)
     }
 

@@ -70,7 +70,7 @@
 //! | `revoke`, `revoke_subject` | 1 (CTE over counter, revocation, feed) | transaction of 3 | transaction of 4 |
 //! | session `rotate_id`, registry `remove_all` | transaction of 2 / 1 | the same | the same |
 //! | deletes, revokes | 1 | 1 | 1 |
-//! | one purge batch | 1 | 1 | 1 |
+//! | one purge batch | 1 | 1 | 1 (2 when the batch meets a row a foreground operation holds) |
 //!
 //! Session `update` needs no read first: a session is stored as a sealed meta (what
 //! never changes) and sealed data bound to its version, so the compare-and-set writes
@@ -103,9 +103,10 @@
 //! [`Purge`](authstate_core::Purge) is PingFederate's cleanup task done right: records
 //! dead by expiry (or, for sessions under `LastActivity`, by last activity) at least the
 //! offset ago are deleted oldest first in batches of `batch_size` (default 500), each
-//! batch one statement (its own short transaction) selected with `FOR UPDATE SKIP
-//! LOCKED` on PostgreSQL and MariaDB, so foreground operations are never blocked; see the
-//! `purge` module. [`SqlConfig::purge_duty_cycle`] paces a purge: below 1 it pauses
+//! batch one statement (its own short transaction) that never waits on a row a
+//! foreground operation holds: `FOR UPDATE SKIP LOCKED` on PostgreSQL; on MariaDB a
+//! plain `DELETE` that refuses to wait, and the `SKIP LOCKED` form only when that met a
+//! locked row; see the `purge` module. [`SqlConfig::purge_duty_cycle`] paces a purge: below 1 it pauses
 //! after each batch in proportion to the batch's duration, leaving the database that
 //! share of its time for foreground work. The core's
 //! [`sweeper`](authstate_core::sweeper) runs purges on an interval with a rate limit,

@@ -6,11 +6,20 @@
 //! | dialect | one batch |
 //! |---|---|
 //! | PostgreSQL | `DELETE … WHERE ctid = ANY(ARRAY(SELECT ctid … WHERE expires_at <= $1 ORDER BY expires_at LIMIT 500 FOR UPDATE SKIP LOCKED))` |
-//! | MariaDB | `DELETE t FROM t JOIN (SELECT k … WHERE expires_at <= ? ORDER BY expires_at LIMIT 500 FOR UPDATE SKIP LOCKED) AS x USING (k)` |
+//! | MariaDB | `SET STATEMENT innodb_lock_wait_timeout = 0 FOR DELETE … WHERE expires_at <= ? ORDER BY expires_at LIMIT 500`; only if that meets a locked row: `DELETE t FROM (SELECT k … WHERE expires_at <= ? ORDER BY expires_at LIMIT 500 FOR UPDATE SKIP LOCKED) AS x STRAIGHT_JOIN t ON t.k = x.k` |
 //! | SQLite | `DELETE … WHERE k IN (SELECT k … WHERE expires_at <= $1 ORDER BY expires_at LIMIT 500)` (one writer at a time anyway) |
 //!
 //! - `SKIP LOCKED` lets a batch pass over rows a foreground operation holds, so a purge
-//!   never makes a login wait; a skipped row is purged by the next run.
+//!   never waits on a login, and never holds the rows it has locked while it waits for
+//!   one more; a skipped row is purged by the next run.
+//! - MariaDB has no `SKIP LOCKED` on `DELETE`, and the derived table that stands in for
+//!   it costs a materialized table and a second key lookup per row (a quarter of the
+//!   rate). So a batch first runs the plain `DELETE … ORDER BY … LIMIT` with a lock
+//!   wait timeout of zero for that statement alone: it never waits; if it meets a
+//!   locked row the server rolls it back at once (error 1205, nothing deleted) and the
+//!   `SKIP LOCKED` batch runs instead. Purged rows are at least the offset past their
+//!   time, so foreground operations almost never hold one, and the plain statement is
+//!   what runs.
 //! - PostgreSQL deletes the rows it locked by their physical address (`ctid`, a TID
 //!   scan) rather than looking each key up again in the primary key's index: the lock
 //!   keeps the address valid until the statement ends, and the locking, which a plain
@@ -60,7 +69,24 @@ impl PurgeTable {
 
     /// One batch: deletes up to `limit` rows whose `column` is at most `$1`, lowest
     /// first.
-    fn batch(&self, column: &str, limit: u32) -> Stmt {
+    fn batch(&self, column: &str, limit: u32) -> Batch {
+        Batch {
+            locked: self.locked_batch(column, limit),
+            nowait: (self.dialect == Dialect::MySql).then(|| {
+                let PurgeTable { table, .. } = self;
+                Stmt::new(
+                    self.dialect,
+                    format!(
+                        "SET STATEMENT innodb_lock_wait_timeout = 0 FOR DELETE FROM {table} \
+                         WHERE {column} <= $1 ORDER BY {column} LIMIT {limit}"
+                    ),
+                )
+            }),
+        }
+    }
+
+    /// The batch that selects its rows with `SKIP LOCKED` where the dialect has it.
+    fn locked_batch(&self, column: &str, limit: u32) -> Stmt {
         let PurgeTable { table, key, .. } = self;
         let select = format!(
             "SELECT {key} FROM {table} WHERE {column} <= $1 ORDER BY {column} LIMIT {limit}"
@@ -70,10 +96,14 @@ impl PurgeTable {
                 format!("DELETE FROM {table} WHERE {key} IN ({select} FOR UPDATE SKIP LOCKED)")
             }
             // A derived table: MariaDB refuses `LIMIT` in an `IN` subquery, and reads
-            // the table it deletes from only through one it has materialized.
+            // the table it deletes from only through one it has materialized. The join
+            // is driven by the derived table (`STRAIGHT_JOIN`), so the table itself is
+            // only reached by key, row by row of what the selection locked: driven the
+            // other way (the optimizer's choice for a small table), the delete would
+            // scan the table and wait on a row a foreground transaction holds.
             Dialect::MySql => format!(
-                "DELETE {table} FROM {table} JOIN ({select} FOR UPDATE SKIP LOCKED) AS x \
-                 USING ({key})"
+                "DELETE {table} FROM ({select} FOR UPDATE SKIP LOCKED) AS x \
+                 STRAIGHT_JOIN {table} ON {table}.{key} = x.{key}"
             ),
             Dialect::Sqlite => format!("DELETE FROM {table} WHERE {key} IN ({select})"),
         };
@@ -81,12 +111,22 @@ impl PurgeTable {
     }
 }
 
+/// The statements of one batch.
+struct Batch {
+    /// The batch that passes over locked rows (see [`PurgeTable::locked_batch`]).
+    locked: Stmt,
+    /// MariaDB: the plain `DELETE … ORDER BY … LIMIT`, refusing to wait for any lock.
+    /// It runs first; when it meets a locked row the server rolls it back at once and
+    /// the locked batch runs instead.
+    nowait: Option<Stmt>,
+}
+
 /// The batches left to run against one table, in order.
 struct Phases {
     /// By expiry; `None` once a batch found fewer rows than the limit.
-    expiry: Option<Stmt>,
+    expiry: Option<Batch>,
     /// By last activity (sessions under `LastActivity`), after the expiry phase.
-    activity: Option<Stmt>,
+    activity: Option<Batch>,
 }
 
 impl Phases {
@@ -114,8 +154,8 @@ impl Phases {
         idle_cutoff: i64,
         limit: u64,
     ) -> Result<u64> {
-        if let Some(stmt) = &self.expiry {
-            let deleted = run(node, stmt, cutoff).await?;
+        if let Some(batch) = &self.expiry {
+            let deleted = run(node, batch, cutoff).await?;
             if deleted < limit {
                 self.expiry = None;
             }
@@ -123,8 +163,8 @@ impl Phases {
                 return Ok(deleted);
             }
         }
-        if let Some(stmt) = &self.activity {
-            let deleted = run(node, stmt, idle_cutoff).await?;
+        if let Some(batch) = &self.activity {
+            let deleted = run(node, batch, idle_cutoff).await?;
             if deleted < limit {
                 self.activity = None;
             }
@@ -134,9 +174,19 @@ impl Phases {
     }
 }
 
-/// Runs one batch statement; the rows it deleted.
-async fn run(node: &Node, stmt: &Stmt, cutoff: i64) -> Result<u64> {
-    retrying!(node.db.execute(stmt, &[Arg::Int(cutoff)]).await)
+/// Runs one batch; the rows it deleted.
+async fn run(node: &Node, batch: &Batch, cutoff: i64) -> Result<u64> {
+    let args = [Arg::Int(cutoff)];
+    if let Some(nowait) = &batch.nowait {
+        match node.db.try_execute(nowait, &args).await {
+            Ok(deleted) => return Ok(deleted),
+            // A row of the batch is locked (a foreground operation holds it): the
+            // statement was rolled back without waiting; pass over the locked rows.
+            Err(e) if crate::error::classify(&e) == crate::error::Class::Transient => {}
+            Err(e) => return Err(node.db.err(e)),
+        }
+    }
+    retrying!(node.db.execute(&batch.locked, &args).await)
 }
 
 /// The pause after a batch that took `took`, for a purge that may use `duty_cycle` of
