@@ -23,6 +23,13 @@
 //! one written during the walk (the next walk finds it); the script decides every key
 //! again, so either is harmless.
 //!
+//! The cost: `MATCH` filters the keys `SCAN` has already read, so a full walk reads every
+//! key of the server (of each primary, on a cluster), this namespace's or not. On a
+//! Redis that holds much else besides, a purge costs in proportion to all of it; the
+//! sweeper's interval and rate limit bound how often that happens. Writes, in exchange,
+//! pay nothing for purge (earlier versions kept a purge index per bucket, maintained in
+//! every write's script, which cost most writes half their throughput).
+//!
 //! Revocations keep their purge index (one sorted set in the namespace's revocation
 //! slot): they are few, and an index walk spares scanning the whole key space for them.
 //!
