@@ -6,6 +6,10 @@
 //! derived from the store's clock, and an optional durable-write mode (`WAIT`).
 //!
 //! The key layout and the scripts are documented in [`keys`] and [`scripts`].
+//!
+//! It needs Redis 7.0 or later (or a server that speaks its commands, such as Valkey):
+//! replay checks and artifact puts are one `SET … NX GET`, which 6.2 refuses. On an
+//! older server those operations fail with the server's error; none succeeds wrongly.
 #![deny(missing_docs)]
 
 mod artifact;
