@@ -47,7 +47,7 @@
 //! No write keeps a purge index: a record's name is its tag followed by a base64url
 //! character, an index's name its tag followed by `:`, so
 //! `SCAN … MATCH as:<ns>:{<code>:??}[^:]*` lists the records of one contract and
-//! nothing else (see [`crate::purge`]). Redis drops every record by itself at its
+//! nothing else (see the crate's `purge` module). Redis drops every record by itself at its
 //! expiry plus the grace; purge removes records within the grace, records expired by a
 //! store clock ahead of the server's, and idle sessions under a `LastActivity` cap.
 //! Only the revocations keep a purge index (`{rev:<ns>}:x`): they are few, in one slot,
@@ -62,11 +62,11 @@
 //! Session and artifact records, the most numerous, are strings and not hashes: a hash
 //! holding a field over 64 bytes loses Redis's compact encoding (`listpack`) and takes
 //! about twice the memory, and a string lets an artifact `put` be one native
-//! `SET … NX GET PX` (see [`crate::artifact`]). Artifacts written by an earlier version
+//! `SET … NX GET PX` (see the crate's `artifact` module). Artifacts written by an earlier version
 //! as hashes (`e` expiry, `p` payload, `t` taken at) are still read, taken and purged.
 //! State values and tokens are still hashes, and pay that when their payload passes 64
 //! bytes; packing them like sessions would save it. A replay entry is a plain string,
-//! so its common check is one native `SET … NX GET PX` too (see [`crate::replay`]).
+//! so its common check is one native `SET … NX GET PX` too (see the crate's `replay` module).
 //!
 //! # Why revocations live in one slot per namespace
 //!
