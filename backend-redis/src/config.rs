@@ -908,7 +908,7 @@ fn parse_url(url: &str) -> Result<ParsedUrl> {
         };
         (UrlTarget::Cluster { nodes }, db)
     } else {
-        let node = parse_node(hosts)?;
+        let node = parse_node("url", hosts)?;
         let db = match segments.as_slice() {
             [] => None,
             [db] => Some(parse_db(db)?),
@@ -981,27 +981,28 @@ fn parse_node_list(hosts: &str, default_port: u16) -> Result<Vec<NodeAddress>> {
     hosts
         .split(',')
         .map(|h| {
-            let mut node = parse_node(h)?;
+            let mut node = parse_node("url", h)?;
             node.port.get_or_insert(default_port);
             Ok(node)
         })
         .collect()
 }
 
-/// `host`, `host:port`, `[v6]` or `[v6]:port`.
-fn parse_node(text: &str) -> Result<NodeAddress> {
+/// `host`, `host:port`, `[v6]` or `[v6]:port`; errors name `field` (the URL, or the
+/// setting the node string was written in).
+fn parse_node(field: &str, text: &str) -> Result<NodeAddress> {
     let text = text.trim();
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let Some((host, after)) = rest.split_once(']') else {
             return Err(invalid(
-                "url",
+                field,
                 format!("{text:?}: unclosed [ in an IPv6 address"),
             ));
         };
         let port = match after.strip_prefix(':') {
             Some(port) => Some(port),
             None if after.is_empty() => None,
-            None => return Err(invalid("url", format!("{text:?} is not host:port"))),
+            None => return Err(invalid(field, format!("{text:?} is not host:port"))),
         };
         (host.to_owned(), port)
     } else {
@@ -1013,12 +1014,12 @@ fn parse_node(text: &str) -> Result<NodeAddress> {
         }
     };
     if host.is_empty() {
-        return Err(invalid("url", format!("{text:?}: the host is empty")));
+        return Err(invalid(field, format!("{text:?}: the host is empty")));
     }
     let port = port
         .map(|p| match p.parse::<u16>() {
             Ok(port) if port != 0 => Ok(port),
-            _ => Err(invalid("url", format!("{p:?} is not a port (1 to 65535)"))),
+            _ => Err(invalid(field, format!("{p:?} is not a port (1 to 65535)"))),
         })
         .transpose()?;
     Ok(NodeAddress { host, port })
@@ -1244,7 +1245,8 @@ impl<'de> Deserialize<'de> for NodeAddress {
                 f.write_str("\"host:port\" or a table with host and port")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NodeAddress, E> {
-                parse_node(v).map_err(|e| E::custom(e.message()))
+                // The path to this value (`cluster.nodes[0]`, …) is the deserializer's to add.
+                parse_node("node", v).map_err(|e| E::custom(e.message()))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
@@ -1473,6 +1475,18 @@ mod tests {
             ..RedisConfig::default()
         });
         assert!(e.contains("tls.server_name"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_node_string_in_a_section_does_not_blame_the_url() {
+        let e = serde_json::from_str::<ClusterConfig>(r#"{ "nodes": ["a:7000", "b:0"] }"#)
+            .expect_err("port 0");
+        let e = e.to_string();
+        assert!(e.contains("node: \"b:0\" is not a port"), "{e}");
+        assert!(!e.contains("url"), "{e}");
+        // In a URL the URL is still what is wrong.
+        let e = error_of(&RedisConfig::from_url("redis+cluster://a:7000,b:0"));
+        assert!(e.contains("url: \"0\" is not a port"), "{e}");
     }
 
     #[test]

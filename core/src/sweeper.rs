@@ -46,6 +46,12 @@ pub struct SweeperConfig {
     /// How long past its time a record is kept.
     pub offset: Duration,
     /// The most records deleted per second across all stores, or `None` for no limit.
+    ///
+    /// An unthrottled purge competes with logins for the database host: on a two-core
+    /// host, a full-speed purge of a million sessions put the p99 of concurrent session
+    /// reads at 3–7× its idle value on MariaDB and SQLite, and a limit of about a tenth
+    /// of the unpaced purge rate kept it under 2× (`backend-jdbc/BENCHMARKS.md`). Set it
+    /// above the rate at which records expire, or the backlog grows.
     pub max_deletes_per_second: Option<u32>,
     /// How long the lease lasts without renewal; renewed before every batch.
     pub lease_ttl: Duration,
