@@ -128,10 +128,11 @@ fn defined_names(block: &str) -> Vec<&str> {
     for line in block.lines() {
         if let Some(rest) = line.strip_prefix("local function ") {
             names.extend(rest.split('(').next().map(str::trim));
-        } else if let Some(rest) = line.strip_prefix("local ") {
-            if let Some((lhs, _)) = rest.split_once('=') {
-                names.extend(lhs.split(',').map(str::trim));
-            }
+        } else if let Some((lhs, _)) = line
+            .strip_prefix("local ")
+            .and_then(|rest| rest.split_once('='))
+        {
+            names.extend(lhs.split(',').map(str::trim));
         }
     }
     names.retain(|n| !n.is_empty());
