@@ -484,7 +484,7 @@ mod tests {
             (
                 "",
                 "[cluster]\nnodes = [\"a:7000\", \"b:0\"]",
-                "backends.cache.options.cluster.nodes[1]: url: \"0\" is not a port",
+                "backends.cache.options.cluster.nodes[1]: node: \"0\" is not a port",
             ),
             (
                 "",
