@@ -260,6 +260,21 @@ mod tests {
     }
 
     #[test]
+    fn every_prelude_block_defines_a_helper_or_is_a_comment() {
+        // A blank line inside a helper would split it, and the half that defines
+        // nothing would be left out of every script.
+        for block in PRELUDE.split("\n\n") {
+            let comment = block
+                .lines()
+                .all(|l| l.trim().is_empty() || l.starts_with("--"));
+            assert!(
+                comment || !defined_names(block).is_empty(),
+                "a block of common.lua defines nothing (a blank line inside a helper?):\n{block}"
+            );
+        }
+    }
+
+    #[test]
     fn scripts_carry_only_the_helpers_they_use() {
         // The lockout script counts in a hash: no session or index helper.
         let lockout = &*LOCKOUT_FAILURE;

@@ -1,4 +1,7 @@
--- authstate: the prelude every script starts with (prepended when the crate is built).
+-- authstate: the helpers the scripts share. Each script is sent with the blocks of this
+-- file that it uses (a block: the lines between two blank lines; see the crate's
+-- `scripts` module), so keep every helper, with its comment, in one block: no blank
+-- line inside a function.
 --
 -- Times are integer milliseconds from the store's clock, passed in ARGV: a script never
 -- asks the server for the time, so every node decides expiry with the same clock as its
