@@ -33,7 +33,7 @@
 //! | `session_delete` | `SessionStore::delete` |
 //! | `session_list` | `SessionStore::list_by_subject` (read-only) |
 //! | `session_delete_by_subject` | `SessionStore::delete_by_subject` |
-//! //! | `artifact_put` | `ArtifactStore::put`, when `SET … NX GET` met a record expired by the store's clock or of an earlier layout |
+//! | `artifact_put` | `ArtifactStore::put`, when `SET … NX GET` met a record expired by the store's clock or of an earlier layout |
 //! | `artifact_take` | `ArtifactStore::take` |
 //! | `state_put` | `StateStore::put`, `put_if_absent` |
 //! | `remove_live` | `StateStore::remove`, `TokenStore::revoke` |
@@ -43,9 +43,9 @@
 //! | `revoke_sri`, `revoke_subject` | `RevocationStore` |
 //! | `revocation_purge` | revocation purge batches |
 //! | `token_insert`, `token_revoke_owner` | `TokenStore` |
+//! | `token_owner_add`, `token_revoke_one` | `TokenStore` on Redis Cluster (one owner index, one token, per script) |
 //! | `registry_register`, `registry_remove`, `registry_remove_all` | `SessionRegistry` |
-//! | `registry_purge` | registry purge batches |
-//! | `purge_records` | purge batches of artifacts, state, replay, lockout, tokens |
+//! | `purge_scan` | purge batches over the records a `SCAN` found (sessions, artifacts, state, replay, lockout, tokens, registries) |
 //! | `lease_acquire`, `lease_release` | `SweepLease` |
 
 use std::sync::LazyLock;
