@@ -244,16 +244,15 @@ mod tests {
             assert_eq!(s.sha().len(), 40, "{}", s.name());
             // Global variables are refused by Redis 7; every helper is local.
             assert!(!s.source().contains("\nfunction "), "{}", s.name());
-            // Every helper the script names is defined in it, before the script's body.
+            // Every helper the script names is defined in it.
+            let defined: Vec<&str> = s.source().split("\n\n").flat_map(defined_names).collect();
             for name in &helpers {
                 if uses(s.source(), name) {
-                    let definition = s
-                        .source()
-                        .find(&format!("local function {name}("))
-                        .or_else(|| s.source().find(&format!("local {name} ")))
-                        .or_else(|| s.source().find(&format!("local {name},")))
-                        .or_else(|| s.source().find(&format!(", {name} =")));
-                    assert!(definition.is_some(), "{} uses {name} without it", s.name());
+                    assert!(
+                        defined.contains(name),
+                        "{} uses {name} without it",
+                        s.name()
+                    );
                 }
             }
         }
