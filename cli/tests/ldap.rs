@@ -33,9 +33,13 @@ fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
 /// `authstate ARGS` in `dir`, which must succeed; its stdout.
 fn ok_in(dir: &Path, args: &[&str]) -> String {
     let (code, stdout, stderr) = run_in(dir, args);
+    // The failed conformance cases first: a long run's output gets cut in the middle.
+    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAILED")).collect();
     assert_eq!(
-        code, 0,
-        "authstate {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        code,
+        0,
+        "authstate {args:?}\nfailed:\n{}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        failed.join("\n")
     );
     stdout
 }

@@ -27,10 +27,13 @@ fn ok_in(dir: &Path, args: &[&str]) -> String {
         .output()
         .expect("the binary runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    // The failed conformance cases first: a long run's output gets cut in the middle.
+    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAILED")).collect();
     assert_eq!(
         output.status.code(),
         Some(0),
-        "authstate {args:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        "authstate {args:?}\nfailed:\n{}\nstdout:\n{stdout}\nstderr:\n{}",
+        failed.join("\n"),
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
