@@ -340,10 +340,9 @@ fn millis(ms: i64) -> Duration {
 /// Puts records in one order whatever order the store listed them in (the contract
 /// promises none). The order is total over every field: two records that differ in
 /// any field never tie, so the expected and the listed vectors compare equal exactly
-/// when they hold the same records. (It once left out `idle_timeout` and `subject`:
-/// two sessions created in the same millisecond with the same lifetime and data but
-/// different idle timeouts then kept the store's order, which is random, and the case
-/// failed about once in two thousand sequences.)
+/// when they hold the same records. A partial order would leave ties in the store's
+/// order, which is random: two sessions created in the same millisecond that differ
+/// only in their idle timeout would then fail the case now and then.
 fn sort(records: &mut [SessionRecord]) {
     // Destructured without `..`: a field added to `SessionRecord` fails to compile
     // here instead of quietly becoming a tie.
