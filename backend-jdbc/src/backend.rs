@@ -85,6 +85,32 @@ impl SqlBackend {
         schema::version(&self.db, namespace).await
     }
 
+    /// Drops `namespace`: its tables and every record in them (PostgreSQL: its schema
+    /// `authstate_<namespace>` with everything in it; MariaDB and SQLite: the tables
+    /// `authstate_<namespace>_*`). For retiring an IdP cluster that shared the database,
+    /// and for cleaning up after `authstate conformance`. There is no undo, and no other
+    /// namespace is touched.
+    ///
+    /// Runs under the namespace's migration lock, so it never interleaves with a
+    /// `migrate` of the same namespace. Stores still open on the namespace fail their
+    /// calls with `ConfigInvalid` ("a table of the authstate schema is missing … run
+    /// migrate") until it is migrated again: drop only a namespace no node uses. Returns whether the namespace had an authstate schema; dropping one that has
+    /// none does nothing and is not an error.
+    ///
+    /// ```no_run
+    /// # async fn f(backend: authstate_backend_jdbc::SqlBackend) -> authstate_core::Result<()> {
+    /// use authstate_core::Namespace;
+    ///
+    /// let retired = Namespace::new("old_cluster")?;
+    /// if backend.drop_namespace(&retired).await? {
+    ///     println!("namespace {retired} dropped");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn drop_namespace(&self, namespace: &Namespace) -> Result<bool> {
+        schema::drop_namespace(&self.db, namespace).await
+    }
+
     /// Opens the nine stores (and the sweep lease) in `config.namespace`.
     ///
     /// Checks once that the namespace's schema is this build's version: a missing or

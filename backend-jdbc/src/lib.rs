@@ -34,6 +34,8 @@
 //! (`migrations/<dialect>/`) are applied by an explicit `SqlBackend::migrate`; a
 //! `schema_version` table records them, and `SqlBackend::open` refuses a namespace
 //! whose schema is missing or at another version (`ConfigInvalid`, "run migrate").
+//! `SqlBackend::drop_namespace` removes a namespace's tables with everything in them
+//! (a retired cluster's, or those `authstate conformance` opened) and nothing else.
 //!
 //! | table | key | columns beside the key | indexes |
 //! |---|---|---|---|

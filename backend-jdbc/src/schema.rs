@@ -11,7 +11,7 @@
 use authstate_core::{Clock, Error, Namespace, Result, SystemClock};
 
 use crate::connection::{Arg, Db, Txn};
-use crate::dialect::{Dialect, Stmt, Tables};
+use crate::dialect::{Dialect, Stmt, TABLES, Tables};
 use crate::error::{Class, classify};
 
 /// The schema version this build reads and writes. Stores refuse to open on a
@@ -127,11 +127,7 @@ pub(crate) async fn migrate(db: &Db, namespace: &Namespace) -> Result<MigrationR
     match db.dialect {
         Dialect::Postgres => {
             let mut tx = db.begin().await?;
-            tx.execute(
-                &Stmt::new(db.dialect, "SELECT pg_advisory_xact_lock($1)"),
-                &[Arg::Int(lock_key(namespace))],
-            )
-            .await?;
+            pg_lock(&mut tx, namespace).await?;
             tx.run_raw(format!("CREATE SCHEMA IF NOT EXISTS {}", t.schema))
                 .await?;
             let report = apply(&mut tx, &t).await?;
@@ -146,39 +142,102 @@ pub(crate) async fn migrate(db: &Db, namespace: &Namespace) -> Result<MigrationR
         }
         Dialect::MySql => {
             let mut conn = db.hold().await?;
-            let name = format!("authstate-migrate:{}", namespace.as_str());
-            let got = conn
-                .fetch_optional(
-                    &Stmt::new(db.dialect, "SELECT CAST(GET_LOCK($1, 60) AS SIGNED)"),
-                    &[Arg::Bytes(name.as_bytes())],
-                )
-                .await?
-                .map(|r| r.opt_int(0))
-                .transpose()?
-                .flatten();
-            if got != Some(1) {
-                return Err(Error::unavailable(
-                    db.dialect.name(),
-                    format!(
-                        "another migrate of namespace {namespace} held the migration lock \
-                         for 60 s; try again"
-                    ),
-                ));
-            }
+            let name = mysql_lock(&mut conn, namespace).await?;
             let report = apply(&mut conn, &t).await;
             // Released on success and failure alike: the connection goes back to the
             // pool, and a session lock would stay with it.
-            let released = conn
-                .execute(
-                    &Stmt::new(db.dialect, "SELECT RELEASE_LOCK($1)"),
-                    &[Arg::Bytes(name.as_bytes())],
-                )
-                .await;
+            let released = mysql_unlock(&mut conn, &name).await;
             let report = report?;
             released?;
             Ok(report)
         }
     }
+}
+
+/// Takes PostgreSQL's migration lock of `namespace` in the transaction `tx` (an
+/// advisory lock, released at its end).
+async fn pg_lock(tx: &mut Txn, namespace: &Namespace) -> Result<()> {
+    tx.execute(
+        &Stmt::new(Dialect::Postgres, "SELECT pg_advisory_xact_lock($1)"),
+        &[Arg::Int(lock_key(namespace))],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Takes MariaDB's migration lock of `namespace` on `conn` (`GET_LOCK`, waiting up to
+/// 60 s); returns the lock's name for [`mysql_unlock`].
+async fn mysql_lock(conn: &mut Txn, namespace: &Namespace) -> Result<String> {
+    let name = format!("authstate-migrate:{}", namespace.as_str());
+    let got = conn
+        .fetch_optional(
+            &Stmt::new(Dialect::MySql, "SELECT CAST(GET_LOCK($1, 60) AS SIGNED)"),
+            &[Arg::Bytes(name.as_bytes())],
+        )
+        .await?
+        .map(|r| r.opt_int(0))
+        .transpose()?
+        .flatten();
+    if got != Some(1) {
+        return Err(Error::unavailable(
+            Dialect::MySql.name(),
+            format!(
+                "another migrate or drop of namespace {namespace} held its lock for 60 s; \
+                 try again"
+            ),
+        ));
+    }
+    Ok(name)
+}
+
+/// Releases the lock [`mysql_lock`] took.
+async fn mysql_unlock(conn: &mut Txn, name: &str) -> Result<()> {
+    conn.execute(
+        &Stmt::new(Dialect::MySql, "SELECT RELEASE_LOCK($1)"),
+        &[Arg::Bytes(name.as_bytes())],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Drops the namespace's tables with all they hold (PostgreSQL: its schema), under the
+/// namespace's migration lock so that no migrate of it runs halfway through. Returns
+/// whether the namespace had an authstate schema.
+pub(crate) async fn drop_namespace(db: &Db, namespace: &Namespace) -> Result<bool> {
+    let t = Tables::new(db.dialect, namespace);
+    let existed = version(db, namespace).await?.is_some();
+    match db.dialect {
+        Dialect::Postgres => {
+            let mut tx = db.begin().await?;
+            pg_lock(&mut tx, namespace).await?;
+            tx.run_raw(format!("DROP SCHEMA IF EXISTS {} CASCADE", t.schema))
+                .await?;
+            tx.commit().await?;
+        }
+        Dialect::Sqlite => {
+            // SQLite's DDL is transactional: all tables go, or none.
+            let mut tx = db.begin().await?;
+            for table in TABLES {
+                if let Some(name) = t.get(table) {
+                    tx.run_raw(format!("DROP TABLE IF EXISTS {name}")).await?;
+                }
+            }
+            tx.commit().await?;
+        }
+        Dialect::MySql => {
+            // One statement for every table; MariaDB's DDL commits on its own.
+            let names: Vec<&str> = TABLES.iter().filter_map(|table| t.get(table)).collect();
+            let mut conn = db.hold().await?;
+            let name = mysql_lock(&mut conn, namespace).await?;
+            let dropped = conn
+                .run_raw(format!("DROP TABLE IF EXISTS {}", names.join(", ")))
+                .await;
+            let released = mysql_unlock(&mut conn, &name).await;
+            dropped?;
+            released?;
+        }
+    }
+    Ok(existed)
 }
 
 /// Creates the version table if needed and applies the missing migrations on `conn`.

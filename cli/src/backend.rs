@@ -372,10 +372,10 @@ pub enum Schema {
     Migrate,
 }
 
-/// Whether what a run writes in a namespace stays after the process ends, with no way
-/// to remove it yet (a SQL database on disk or on a server: the SQL backend cannot drop
-/// a namespace's tables; an LDAP directory keeps each namespace's subtree). Redis
-/// expires every record it holds.
+/// Whether what a run writes in a namespace stays after the process ends unless it is
+/// removed (a SQL database on disk or on a server keeps a namespace's tables until they
+/// are dropped; an LDAP directory keeps each namespace's subtree). Redis expires every
+/// record it holds.
 pub fn keeps_namespaces(spec: &BackendSpec) -> bool {
     match spec.kind {
         BackendKind::Sqlite | BackendKind::Postgres | BackendKind::Mysql => {
@@ -452,6 +452,24 @@ pub async fn open_backend(
         }
         BackendKind::Redis => redis::open(spec, config).await,
         BackendKind::Ldap => ldap::open(spec, config, schema).await,
+    }
+}
+
+/// Drops `namespaces` from a SQL backend's database (see
+/// `SqlBackend::drop_namespace`) and returns how many had tables; `None` for a backend
+/// that cannot drop a namespace (memory and Redis need not: nothing of theirs
+/// outlives the process or the records' expiry; LDAP cannot yet).
+pub async fn drop_namespaces(
+    spec: &BackendSpec,
+    namespaces: &[authstate::Namespace],
+) -> Result<Option<usize>, CliError> {
+    match spec.kind {
+        BackendKind::Sqlite | BackendKind::Postgres | BackendKind::Mysql
+            if spec.kind.is_built() =>
+        {
+            sql::drop_namespaces(spec, namespaces).await.map(Some)
+        }
+        _ => Ok(None),
     }
 }
 

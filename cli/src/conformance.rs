@@ -7,9 +7,11 @@
 //! test harness runs them.
 //!
 //! On a SQL or LDAP backend every case's namespace is migrated when it is opened (its
-//! tables or its subtree created). Neither backend can drop a namespace yet, so those
-//! stay on the server; the run ends with a note that says so. On Redis every record
-//! expires.
+//! tables or its subtree created). On a SQL backend the run drops them at the end,
+//! except those of failed cases, which it keeps for a look and names (in the case's
+//! `FAILED` line and in a closing note). The LDAP backend cannot drop a namespace yet,
+//! so its subtrees stay on the server; the run ends with a note that says so. On Redis
+//! every record expires.
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -103,7 +105,10 @@ pub fn run(config: Config, args: &ConformanceArgs) -> Result<(), CliError> {
         )?;
         out.flush()?;
         let mut summary = Summary::default();
+        // The namespaces of failed cases, kept for a look at what they hold.
+        let mut kept: HashSet<Namespace> = HashSet::new();
         for case in &cases {
+            let before = opened(&namespaces);
             let started = Instant::now();
             let outcome = run_case(Arc::clone(&harness), case).await;
             let took = started.elapsed().as_millis();
@@ -114,7 +119,16 @@ pub fn run(config: Config, args: &ConformanceArgs) -> Result<(), CliError> {
                 }
                 Outcome::Failed(why) => {
                     summary.failed += 1;
-                    writeln!(out, "FAILED {} ({took} ms): {why}", case.full_name())?;
+                    let mine: Vec<Namespace> =
+                        opened(&namespaces).difference(&before).cloned().collect();
+                    let names = mine.iter().map(Namespace::as_str).collect::<Vec<_>>();
+                    writeln!(
+                        out,
+                        "FAILED {} ({took} ms, namespace {}): {why}",
+                        case.full_name(),
+                        names.join(", ")
+                    )?;
+                    kept.extend(mine);
                 }
             }
             out.flush()?;
@@ -127,10 +141,23 @@ pub fn run(config: Config, args: &ConformanceArgs) -> Result<(), CliError> {
                 RAW_STORAGE_GROUPS.join(", ")
             )?;
         }
-        let left = namespaces.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let all = opened(&namespaces);
+        let to_drop: Vec<Namespace> = all.difference(&kept).cloned().collect();
         for spec in config.used_backends() {
-            if crate::backend::keeps_namespaces(spec) {
-                eprintln!("{}", left_behind(spec, left));
+            if !crate::backend::keeps_namespaces(spec) {
+                continue;
+            }
+            match crate::backend::drop_namespaces(spec, &to_drop).await {
+                Ok(Some(_)) if kept.is_empty() => {}
+                Ok(Some(_)) => eprintln!("{}", kept_for_failures(spec, &kept)),
+                Ok(None) => eprintln!("{}", left_behind(spec, all.len())),
+                Err(e) => eprintln!(
+                    "warning: could not drop the namespaces this run opened in backend \
+                     \"{}\" ({}): {e}. {}",
+                    spec.name,
+                    spec.display_url(),
+                    left_behind(spec, all.len())
+                ),
             }
         }
         writeln!(out, "{summary}")?;
@@ -154,8 +181,31 @@ fn remember(namespaces: &Mutex<HashSet<Namespace>>, namespace: &Namespace) {
         .insert(namespace.clone());
 }
 
-/// The note about the tables a run leaves in a SQL database, or the subtrees in an LDAP
-/// directory.
+/// A copy of the namespaces opened so far.
+fn opened(namespaces: &Mutex<HashSet<Namespace>>) -> HashSet<Namespace> {
+    namespaces.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// The note about the tables of failed cases, which a run keeps in a SQL database.
+fn kept_for_failures(spec: &BackendSpec, kept: &HashSet<Namespace>) -> String {
+    let mut names: Vec<&str> = kept.iter().map(Namespace::as_str).collect();
+    names.sort_unstable();
+    let tables = match spec.kind {
+        crate::backend::BackendKind::Postgres => "schemas authstate_<namespace>",
+        _ => "tables authstate_<namespace>_*",
+    };
+    format!(
+        "note: the {tables} of the failed cases' namespaces ({}) stay in backend \"{}\" \
+         ({}) for a look at what they hold; the other namespaces this run opened were \
+         dropped.",
+        names.join(", "),
+        spec.name,
+        spec.display_url()
+    )
+}
+
+/// The note about what a run leaves behind where it cannot drop a namespace: the
+/// subtrees in an LDAP directory (or a SQL database's tables, when dropping failed).
 fn left_behind(spec: &BackendSpec, namespaces: usize) -> String {
     if spec.kind == crate::backend::BackendKind::Ldap {
         return format!(
@@ -173,8 +223,8 @@ fn left_behind(spec: &BackendSpec, namespaces: usize) -> String {
     };
     format!(
         "note: the tables of the {namespaces} random namespaces this run opened stay in \
-         backend \"{}\" ({}): {tables}. The SQL backend cannot drop a namespace yet; run \
-         the suite against a scratch database, not one an IdP uses.",
+         backend \"{}\" ({}): {tables}. Run the suite against a scratch database, not one \
+         an IdP uses.",
         spec.name,
         spec.display_url()
     )
