@@ -94,7 +94,9 @@ impl SqlBackend {
     /// Runs under the namespace's migration lock, so it never interleaves with a
     /// `migrate` of the same namespace. Stores still open on the namespace fail their
     /// calls with `ConfigInvalid` ("a table of the authstate schema is missing … run
-    /// migrate") until it is migrated again: drop only a namespace no node uses. Returns whether the namespace had an authstate schema; dropping one that has
+    /// migrate") until it is migrated again: drop only a namespace no node uses.
+    ///
+    /// Returns whether the namespace had an authstate schema; dropping one that has
     /// none does nothing and is not an error.
     ///
     /// ```no_run

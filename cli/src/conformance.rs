@@ -121,12 +121,11 @@ pub fn run(config: Config, args: &ConformanceArgs) -> Result<(), CliError> {
                     summary.failed += 1;
                     let mine: Vec<Namespace> =
                         opened(&namespaces).difference(&before).cloned().collect();
-                    let names = mine.iter().map(Namespace::as_str).collect::<Vec<_>>();
                     writeln!(
                         out,
-                        "FAILED {} ({took} ms, namespace {}): {why}",
+                        "FAILED {} ({took} ms{}): {why}",
                         case.full_name(),
-                        names.join(", ")
+                        namespaces_of(&mine)
                     )?;
                     kept.extend(mine);
                 }
@@ -179,6 +178,16 @@ fn remember(namespaces: &Mutex<HashSet<Namespace>>, namespace: &Namespace) {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(namespace.clone());
+}
+
+/// `, namespace t…` or `, namespaces t…, t…` for a FAILED line; empty for none.
+fn namespaces_of(list: &[Namespace]) -> String {
+    let names: Vec<&str> = list.iter().map(Namespace::as_str).collect();
+    match names.len() {
+        0 => String::new(),
+        1 => format!(", namespace {}", names[0]),
+        _ => format!(", namespaces {}", names.join(", ")),
+    }
 }
 
 /// A copy of the namespaces opened so far.
@@ -267,5 +276,13 @@ mod tests {
         assert!(!filtered.is_empty());
         assert_eq!(skipped, 0);
         assert!(filtered.iter().all(|c| c.full_name().contains("session::")));
+    }
+
+    #[test]
+    fn failed_lines_name_the_case_namespaces() {
+        let ns = |n: &str| Namespace::new(n).expect("a namespace");
+        assert_eq!(namespaces_of(&[]), "");
+        assert_eq!(namespaces_of(&[ns("t1")]), ", namespace t1");
+        assert_eq!(namespaces_of(&[ns("t1"), ns("t2")]), ", namespaces t1, t2");
     }
 }
