@@ -16,6 +16,10 @@ use crate::BACKEND_NAME;
 pub(crate) const RC_SUCCESS: u32 = 0;
 /// `noSuchObject`.
 pub(crate) const RC_NO_SUCH_OBJECT: u32 = 32;
+/// `sizeLimitExceeded`: the entries returned are a part of those that match.
+pub(crate) const RC_SIZE_LIMIT_EXCEEDED: u32 = 4;
+/// `notAllowedOnNonLeaf`: the entry still has children.
+pub(crate) const RC_NOT_ALLOWED_ON_NON_LEAF: u32 = 66;
 /// `entryAlreadyExists`.
 pub(crate) const RC_ALREADY_EXISTS: u32 = 68;
 /// `assertionFailed` (RFC 4528): the entry did not match the assertion control.

@@ -192,7 +192,9 @@ pub use config::{Bind, ClientCert, LdapConfig, PurgeOptions, ServerTtl, TlsOptio
 pub use schema::{SCHEMA_LDIF, SCHEMA_LDIF_CN_SCHEMA, SCHEMA_SLAPD_CONF};
 
 use crate::dir::{CONTAINERS, Directory, Node, ReadBack, Written, int, replace, text};
-use crate::error::{LOAD_SCHEMA, RC_NO_SUCH_OBJECT, RC_SUCCESS};
+use crate::error::{
+    LOAD_SCHEMA, RC_NO_SUCH_OBJECT, RC_NOT_ALLOWED_ON_NON_LEAF, RC_SIZE_LIMIT_EXCEEDED, RC_SUCCESS,
+};
 use crate::schema::{attr, class};
 
 /// The backend's name, as it appears in errors.
@@ -324,6 +326,71 @@ impl LdapBackend {
             capabilities: self.capabilities(),
             backend: BACKEND_NAME,
         })
+    }
+
+    /// Drops `namespace`: deletes its subtree (`ou=<namespace>` under the base DN) with
+    /// every record in it. For retiring an IdP cluster that shared the directory, and
+    /// for cleaning up after `authstate conformance`. There is no undo, and nothing
+    /// outside the subtree is touched.
+    ///
+    /// Entries are deleted one by one, children before their parents, in rounds: a
+    /// server that returns only part of a large subtree per search (a size limit) is
+    /// searched again until nothing is left. Stores still open on the namespace fail
+    /// their calls with `ConfigInvalid` ("run migrate") until it is migrated again:
+    /// drop only a namespace no node uses.
+    ///
+    /// Returns whether the namespace had a subtree; dropping one that has none does
+    /// nothing and is not an error. A round that can delete nothing (entries this bind
+    /// may not see or delete) is an error naming the subtree.
+    pub async fn drop_namespace(&self, namespace: &Namespace) -> Result<bool> {
+        let node = self.node(StoreConfig::new(namespace.clone()));
+        let what = "dropping the namespace";
+        let timeout = self.dir.pool.operation_timeout();
+        let mut ldap = self.dir.pool.get().await?;
+        let mut existed = false;
+        loop {
+            let SearchResult(entries, res) = ldap
+                .with_timeout(timeout)
+                .search(&node.ns_dn, Scope::Subtree, "(objectClass=*)", vec!["1.1"])
+                .await
+                .map_err(|e| error::transport(what, e))?;
+            match res.rc {
+                RC_SUCCESS | RC_SIZE_LIMIT_EXCEEDED => {}
+                RC_NO_SUCH_OBJECT => return Ok(existed),
+                _ => return Err(error::result(what, &res)),
+            }
+            existed = true;
+            let mut dns = entries
+                .iter()
+                .map(|e| ber::entry_from_tag(&e.0).map(|e| e.dn))
+                .collect::<Result<Vec<String>>>()?;
+            // Children first: a child's DN is its parent's with one more RDN in front.
+            dns.sort_by_key(|dn| std::cmp::Reverse(dn.len()));
+            // Entries deleted, or found gone (expired by the server, another drop).
+            let mut progress = 0usize;
+            for dn in &dns {
+                let res = ldap
+                    .with_timeout(timeout)
+                    .delete(dn)
+                    .await
+                    .map_err(|e| error::transport(what, e))?;
+                match res.rc {
+                    RC_SUCCESS | RC_NO_SUCH_OBJECT => progress += 1,
+                    // Children this round's search did not return: the next round.
+                    RC_NOT_ALLOWED_ON_NON_LEAF => {}
+                    _ => return Err(error::result(what, &res)),
+                }
+            }
+            if progress == 0 {
+                return Err(Error::unexpected(
+                    BACKEND_NAME,
+                    format!(
+                        "{what}: {} still holds entries that this bind cannot see or delete",
+                        node.ns_dn
+                    ),
+                ));
+            }
+        }
     }
 
     /// Every entry stored under the namespace's subtree, with all user attributes
