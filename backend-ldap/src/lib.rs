@@ -63,6 +63,8 @@
 //!    `authstateClient`; ordering (OpenLDAP: `eq`, which serves integer ranges) on
 //!    `authstateExpiresAt`, `authstateLastActivity` and `authstateCounter`.
 //! 4. Run [`LdapBackend::migrate`] once per namespace (the CLI's `authstate migrate`).
+//!    [`LdapBackend::drop_namespace`] deletes a namespace's subtree again (a retired
+//!    cluster's, or those `authstate conformance` opened).
 //! 5. Point every node at the same writable server (or at a proxy that sends all writes
 //!    to one). The atomic operations are atomic on one server; multi-master
 //!    replication resolves conflicts after the fact, so two masters could each let one

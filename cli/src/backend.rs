@@ -455,21 +455,23 @@ pub async fn open_backend(
     }
 }
 
-/// Drops `namespaces` from a SQL backend's database (see
-/// `SqlBackend::drop_namespace`) and returns how many had tables; `None` for a backend
-/// that cannot drop a namespace (memory and Redis need not: nothing of theirs
-/// outlives the process or the records' expiry; LDAP cannot yet).
+/// Drops `namespaces` from a SQL database (`SqlBackend::drop_namespace`) or an LDAP
+/// directory (`LdapBackend::drop_namespace`) and returns how many were there; `None`
+/// for a backend that need not (memory and Redis: nothing of theirs outlives the
+/// process or the records' expiry).
 pub async fn drop_namespaces(
     spec: &BackendSpec,
     namespaces: &[authstate::Namespace],
 ) -> Result<Option<usize>, CliError> {
+    if !spec.kind.is_built() {
+        return Ok(None);
+    }
     match spec.kind {
-        BackendKind::Sqlite | BackendKind::Postgres | BackendKind::Mysql
-            if spec.kind.is_built() =>
-        {
+        BackendKind::Sqlite | BackendKind::Postgres | BackendKind::Mysql => {
             sql::drop_namespaces(spec, namespaces).await.map(Some)
         }
-        _ => Ok(None),
+        BackendKind::Ldap => ldap::drop_namespaces(spec, namespaces).await.map(Some),
+        BackendKind::Memory | BackendKind::Redis => Ok(None),
     }
 }
 

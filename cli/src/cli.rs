@@ -149,9 +149,10 @@ pub struct SessionsListArgs {
     after_help = "Each case runs in a fresh random namespace with its own clock and \
     codec. The at_rest and durability groups need raw storage access (dump, tamper, \
     restart), which a live backend does not give: they are skipped unless --all is given. \
-    On a SQL backend each case's namespace gets its own tables; the run drops them at \
-    the end, except those of failed cases, which it keeps and names. Still, prefer a \
-    scratch database to one an IdP uses. Exit status 1 if any case failed."
+    On a SQL or LDAP backend each case's namespace gets its own tables or subtree; the \
+    run drops them at the end, except those of failed cases, which it keeps and names. \
+    Still, prefer a scratch database or base DN to one an IdP uses. Exit status 1 if any \
+    case failed."
 )]
 pub struct ConformanceArgs {
     /// Only the cases whose `group::name` contains this.

@@ -7,11 +7,9 @@
 //! test harness runs them.
 //!
 //! On a SQL or LDAP backend every case's namespace is migrated when it is opened (its
-//! tables or its subtree created). On a SQL backend the run drops them at the end,
-//! except those of failed cases, which it keeps for a look and names (in the case's
-//! `FAILED` line and in a closing note). The LDAP backend cannot drop a namespace yet,
-//! so its subtrees stay on the server; the run ends with a note that says so. On Redis
-//! every record expires.
+//! tables or its subtree created). The run drops them at the end, except those of
+//! failed cases, which it keeps for a look and names (in the case's `FAILED` line and
+//! in a closing note). On Redis every record expires.
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -195,45 +193,36 @@ fn opened(namespaces: &Mutex<HashSet<Namespace>>) -> HashSet<Namespace> {
     namespaces.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
-/// The note about the tables of failed cases, which a run keeps in a SQL database.
+/// What a namespace is on a backend that keeps namespaces, for the notes.
+fn namespace_storage(spec: &BackendSpec) -> &'static str {
+    match spec.kind {
+        crate::backend::BackendKind::Postgres => "schemas authstate_<namespace>",
+        crate::backend::BackendKind::Ldap => "subtrees ou=<namespace> under the base DN",
+        _ => "tables authstate_<namespace>_*",
+    }
+}
+
+/// The note about the namespaces of failed cases, which a run keeps.
 fn kept_for_failures(spec: &BackendSpec, kept: &HashSet<Namespace>) -> String {
     let mut names: Vec<&str> = kept.iter().map(Namespace::as_str).collect();
     names.sort_unstable();
-    let tables = match spec.kind {
-        crate::backend::BackendKind::Postgres => "schemas authstate_<namespace>",
-        _ => "tables authstate_<namespace>_*",
-    };
     format!(
-        "note: the {tables} of the failed cases' namespaces ({}) stay in backend \"{}\" \
-         ({}) for a look at what they hold; the other namespaces this run opened were \
-         dropped.",
+        "note: the {} of the failed cases' namespaces ({}) stay in backend \"{}\" ({}) \
+         for a look at what they hold; the other namespaces this run opened were dropped.",
+        namespace_storage(spec),
         names.join(", "),
         spec.name,
         spec.display_url()
     )
 }
 
-/// The note about what a run leaves behind where it cannot drop a namespace: the
-/// subtrees in an LDAP directory (or a SQL database's tables, when dropping failed).
+/// The note about what a run leaves behind when dropping its namespaces failed.
 fn left_behind(spec: &BackendSpec, namespaces: usize) -> String {
-    if spec.kind == crate::backend::BackendKind::Ldap {
-        return format!(
-            "note: the subtrees ou=<namespace> of the {namespaces} random namespaces this run \
-             opened stay under the base DN of backend \"{}\" ({}), with whatever records \
-             had not expired yet. Run the suite against a scratch base DN, not one an IdP \
-             uses.",
-            spec.name,
-            spec.display_url()
-        );
-    }
-    let tables = match spec.kind {
-        crate::backend::BackendKind::Postgres => "the schemas authstate_<namespace>",
-        _ => "the tables authstate_<namespace>_*",
-    };
     format!(
-        "note: the tables of the {namespaces} random namespaces this run opened stay in \
-         backend \"{}\" ({}): {tables}. Run the suite against a scratch database, not one \
+        "note: the {} of the {namespaces} random namespaces this run opened stay in \
+         backend \"{}\" ({}). Run the suite against a scratch database or base DN, not one \
          an IdP uses.",
+        namespace_storage(spec),
         spec.name,
         spec.display_url()
     )

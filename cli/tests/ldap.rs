@@ -108,7 +108,7 @@ fn migrate_then_bench_and_check_on_slapd() {
 }
 
 #[test]
-fn conformance_on_slapd_migrates_each_namespace() {
+fn conformance_on_slapd_migrates_and_drops_each_namespace() {
     let server = require(Slapd::start_with(SlapdOptions::authstate()));
     let dir = tempfile::tempdir().expect("a temporary folder");
     write_config(dir.path(), &server);
@@ -128,5 +128,39 @@ fn conformance_on_slapd_migrates_each_namespace() {
         last.ends_with("passed, 0 failed") && !last.starts_with("0 passed"),
         "{stdout}"
     );
-    assert!(stderr.contains("the subtrees ou=<namespace>"), "{stderr}");
+    // Every case passed, so the run dropped every namespace it opened.
+    assert!(!stderr.contains("stay in backend"), "{stderr}");
+    assert_eq!(namespaces_under_the_base(&server), Vec::<String>::new());
+    // The listing sees namespaces where there are some.
+    ok_in(dir.path(), &["migrate", "--config", "authstate.toml"]);
+    assert!(!namespaces_under_the_base(&server).is_empty());
+}
+
+/// The DNs of the `ou=` entries right under the base DN: one per namespace.
+fn namespaces_under_the_base(server: &Slapd) -> Vec<String> {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let (conn, mut ldap) = ldap3::LdapConnAsync::new(&server.url())
+            .await
+            .expect("connects");
+        ldap3::drive!(conn);
+        ldap.simple_bind(&server.admin_dn(), server.admin_password())
+            .await
+            .and_then(|r| r.success())
+            .expect("binds");
+        let ldap3::SearchResult(entries, res) = ldap
+            .search(
+                server.suffix(),
+                ldap3::Scope::OneLevel,
+                "(objectClass=organizationalUnit)",
+                vec!["1.1"],
+            )
+            .await
+            .expect("searches");
+        assert_eq!(res.rc, 0, "{res:?}");
+        entries
+            .into_iter()
+            .map(|e| ldap3::SearchEntry::construct(e).dn)
+            .collect()
+    })
 }
