@@ -455,23 +455,20 @@ pub async fn open_backend(
     }
 }
 
-/// Drops `namespaces` from a SQL database (`SqlBackend::drop_namespace`) or an LDAP
-/// directory (`LdapBackend::drop_namespace`) and returns how many were there; `None`
-/// for a backend that need not (memory and Redis: nothing of theirs outlives the
-/// process or the records' expiry).
+/// Drops `namespaces` from a backend that [keeps namespaces](keeps_namespaces): their
+/// tables in a SQL database (`SqlBackend::drop_namespace`), their subtrees in an LDAP
+/// directory (`LdapBackend::drop_namespace`). Memory and Redis keep nothing that
+/// outlives the process or the records' expiry: nothing to do.
 pub async fn drop_namespaces(
     spec: &BackendSpec,
     namespaces: &[authstate::Namespace],
-) -> Result<Option<usize>, CliError> {
-    if !spec.kind.is_built() {
-        return Ok(None);
-    }
+) -> Result<(), CliError> {
     match spec.kind {
         BackendKind::Sqlite | BackendKind::Postgres | BackendKind::Mysql => {
-            sql::drop_namespaces(spec, namespaces).await.map(Some)
+            sql::drop_namespaces(spec, namespaces).await
         }
-        BackendKind::Ldap => ldap::drop_namespaces(spec, namespaces).await.map(Some),
-        BackendKind::Memory | BackendKind::Redis => Ok(None),
+        BackendKind::Ldap => ldap::drop_namespaces(spec, namespaces).await,
+        BackendKind::Memory | BackendKind::Redis => Ok(()),
     }
 }
 

@@ -145,9 +145,8 @@ pub fn run(config: Config, args: &ConformanceArgs) -> Result<(), CliError> {
                 continue;
             }
             match crate::backend::drop_namespaces(spec, &to_drop).await {
-                Ok(Some(_)) if kept.is_empty() => {}
-                Ok(Some(_)) => eprintln!("{}", kept_for_failures(spec, &kept)),
-                Ok(None) => eprintln!("{}", left_behind(spec, all.len())),
+                Ok(()) if kept.is_empty() => {}
+                Ok(()) => eprintln!("{}", kept_for_failures(spec, &kept)),
                 Err(e) => eprintln!(
                     "warning: could not drop the namespaces this run opened in backend \
                      \"{}\" ({}): {e}. {}",
